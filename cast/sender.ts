@@ -1,0 +1,698 @@
+import type dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { silentLogger, type Logger } from '../common/log.ts';
+import {
+  bitSet,
+  CAPS_DEFAULT,
+  decodeFromReceiver,
+  encodeConnectReply,
+  encodeHello,
+  encodeReqAck,
+  newBitmap,
+  Op,
+  type ReceiverMessage,
+  type Retransmit,
+} from './codec/index.ts';
+import {
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_DROP_TIMEOUT_MS,
+  DEFAULT_HELLO_INTERVAL_MS,
+  DEFAULT_PORTBASE,
+  DEFAULT_QUIET_START_MS,
+  DEFAULT_SNDBUF_BYTES,
+  MAX_REQACK_TIMEOUT_MS,
+  MAX_SLICE_BLOCKS,
+  MIN_REQACK_TIMEOUT_MS,
+  MIN_SLICE_BLOCKS,
+  PROGRESS_INTERVAL_MS,
+  RX_TRUESIZE_BYTES,
+} from './constants.ts';
+import { CastError, DecodeError } from './errors.ts';
+import { defaultDataAddress, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
+import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
+import { RateLimiter } from './rate-limiter.ts';
+import { packetOf, SliceReader, type OutSlice } from './slice-reader.ts';
+
+export interface SenderOptions {
+  /** NIC name or IPv4 address; default: the first eth*, en* or other interface. */
+  interface?: string;
+  portbase: number;
+  /** Start as soon as this many receivers joined (and minWaitMs passed). */
+  minReceivers?: number;
+  /** Never start earlier than this after the first receiver joined. */
+  minWaitMs: number;
+  /** Start this long after the first receiver joined, however many there are. */
+  maxWaitMs?: number;
+  /** Give up if no receiver says anything for this long before the start. */
+  startTimeoutMs?: number;
+  /** Without minReceivers/maxWaitMs: start this long after the last receiver joined. */
+  quietStartMs: number;
+  maxBitrate?: number;
+  blockSize: number;
+  /** Blocks per slice; default: what the smallest receiver buffer holds, 32..1024. */
+  sliceBlocks?: number;
+  mcastDataAddress?: string;
+  mcastRdvAddress?: string;
+  ttl: number;
+  /** udpcast's rule: 'auto' sends unicast when exactly one receiver is connected. */
+  pointToPoint: 'auto' | 'on' | 'off';
+  dropTimeoutMs: number;
+  helloIntervalMs: number;
+  sndbufBytes: number;
+}
+
+export const SENDER_DEFAULTS: SenderOptions = {
+  portbase: DEFAULT_PORTBASE,
+  minWaitMs: 0,
+  quietStartMs: DEFAULT_QUIET_START_MS,
+  blockSize: DEFAULT_BLOCK_SIZE,
+  ttl: 1,
+  pointToPoint: 'auto',
+  dropTimeoutMs: DEFAULT_DROP_TIMEOUT_MS,
+  helloIntervalMs: DEFAULT_HELLO_INTERVAL_MS,
+  sndbufBytes: DEFAULT_SNDBUF_BYTES,
+};
+
+export interface ReceiverReport {
+  slot: number;
+  address: string;
+  status: ReceiverStatus;
+  bytesAcked: number;
+  reason?: string;
+}
+
+export interface SenderStats {
+  bytes: number;
+  slices: number;
+  blocksSent: number;
+  blocksRetransmitted: number;
+  reqacksSent: number;
+  /** Datagrams dropped: not a udpcast message, wrong source, or a late joiner. */
+  malformed: number;
+  foreign: number;
+  refused: number;
+}
+
+export interface SendResult {
+  ok: boolean;
+  durationMs: number;
+  receivers: ReceiverReport[];
+  stats: SenderStats;
+}
+
+export interface SenderProgress {
+  phase: 'waiting' | 'transfer' | 'done';
+  bytes: number;
+  elapsedMs: number;
+  rateBytesPerSec: number;
+  receivers: number;
+  blocksRetransmitted: number;
+}
+
+export type SenderEvents = {
+  listening: [{ interface: NetInterface; rendezvous: string; dataAddress: string; portbase: number }];
+  'receiver-joined': [ReceiverReport];
+  'receiver-left': [ReceiverReport];
+  started: [{ receivers: number; pointToPoint: boolean; sliceBlocks: number; dataAddress: string }];
+  progress: [SenderProgress];
+  warning: [{ code: string; message: string }];
+};
+
+/** A slice on its way: first pass, then REQACK rounds until every live receiver has it. */
+interface TxSlice {
+  s: OutSlice;
+  sent: number;
+  queue: number[];
+  queued: Uint8Array;
+  ready: Set<number>;
+  readyMap: Uint8Array;
+  seen: Set<number>;
+  /** REQACKs sent so far; the last one carried rxmit = rounds - 1. */
+  rounds: number;
+  answered: Set<number>;
+  /** Some receiver asked for blocks in the current round. */
+  requested: boolean;
+  reqackDue: boolean;
+  reqackSentAt: number;
+  firstReqackAt: number;
+  timer: NodeJS.Timeout | null;
+  quietRounds: number;
+}
+
+/** Sends in flight (not yet handed to the kernel) before the pump waits for callbacks. */
+const MAX_PENDING_SENDS = 512;
+/** Packets per event-loop turn, so answers from receivers are read in between. */
+const BURST = 48;
+
+/**
+ * One-to-many sender speaking udpcast's protocol. Reads a byte stream, waits for its
+ * start condition, then multicasts it slice by slice until every receiver confirmed it.
+ * Unlike udp-sender it re-answers connection requests at any time, drops a silent
+ * receiver after a bounded time, and reports per receiver whether it got everything.
+ */
+export class CastSender extends EventEmitter<SenderEvents> {
+  readonly options: SenderOptions;
+  private readonly log: Logger;
+  private readonly participants = new Participants();
+  private readonly stats: SenderStats = {
+    bytes: 0,
+    slices: 0,
+    blocksSent: 0,
+    blocksRetransmitted: 0,
+    reqacksSent: 0,
+    malformed: 0,
+    foreign: 0,
+    refused: 0,
+  };
+
+  private iface!: NetInterface;
+  private rdv = '';
+  private dataAddress = '';
+  private ctrl: dgram.Socket | null = null;
+  private data: dgram.Socket | null = null;
+  private started = false;
+  private finished = false;
+  private startedAt = 0;
+  private createdAt = 0;
+  private lastReceiverMessage = 0;
+  private firstJoin = 0;
+  private lastJoin = 0;
+  private sliceBlocks = MAX_SLICE_BLOCKS;
+  private reader!: SliceReader;
+  private readySlice: OutSlice | null = null;
+  private reading = false;
+  private inflight: TxSlice[] = [];
+  private endSent = false;
+  private pendingSends = 0;
+  private pumpScheduled = false;
+  private pumpTimer: NodeJS.Timeout | null = null;
+  private limiter: RateLimiter | null = null;
+  private srttMs = 10;
+  private timers: NodeJS.Timeout[] = [];
+  private resolve!: (r: SendResult) => void;
+  private reject!: (e: Error) => void;
+  private lastProgress = { at: 0, bytes: 0 };
+
+  constructor(options: Partial<SenderOptions> = {}, deps: { log?: Logger } = {}) {
+    super();
+    this.options = { ...SENDER_DEFAULTS, ...options };
+    this.log = deps.log ?? silentLogger;
+  }
+
+  /** Sends `input` to every receiver that joins; resolves with a per-receiver report. */
+  send(input: AsyncIterable<Uint8Array>, opts: { signal?: AbortSignal } = {}): Promise<SendResult> {
+    return new Promise<SendResult>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      this.reader = new SliceReader(input, this.options.blockSize);
+      opts.signal?.addEventListener('abort', () => this.fail(new CastError('CAST_ABORTED', 'transfer aborted')), {
+        once: true,
+      });
+      this.open().catch((err: Error) => this.fail(err));
+    });
+  }
+
+  private async open(): Promise<void> {
+    const o = this.options;
+    this.iface = resolveInterface(o.interface);
+    this.rdv = rendezvousAddress(this.iface, o);
+    this.dataAddress = o.mcastDataAddress ?? defaultDataAddress(this.iface.address);
+    this.ctrl = await openSocket({ port: o.portbase + 1, broadcast: true, sndbufBytes: 1 << 20 });
+    this.data = await openSocket({ port: o.portbase + 1, broadcast: true, sndbufBytes: o.sndbufBytes });
+    for (const sock of [this.ctrl, this.data]) {
+      sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+      sock.on('error', (err) => this.warn('CAST_SOCKET', `socket error: ${err.message}`));
+    }
+    this.data.setMulticastInterface(this.iface.address);
+    this.data.setMulticastTTL(o.ttl);
+    this.ctrl.setMulticastInterface(this.iface.address);
+    this.ctrl.setMulticastTTL(o.ttl);
+    if (isMulticast(this.rdv)) this.ctrl.addMembership(this.rdv, this.iface.address);
+    if (o.maxBitrate) this.limiter = new RateLimiter(o.maxBitrate);
+    this.createdAt = this.lastReceiverMessage = Date.now();
+    this.emit('listening', { interface: this.iface, rendezvous: this.rdv, dataAddress: this.dataAddress, portbase: o.portbase });
+    this.log.info('waiting for receivers', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase });
+    this.sendHello();
+    this.every(o.helloIntervalMs, () => {
+      if (!this.started || this.participants.live().some((p) => !p.confirmed)) this.sendHello();
+    });
+    this.every(100, () => this.checkStart());
+    this.every(200, () => this.checkDrops());
+    this.every(PROGRESS_INTERVAL_MS, () => this.emitProgress());
+  }
+
+  private every(ms: number, fn: () => void): void {
+    this.timers.push(setInterval(fn, ms));
+  }
+
+  // ---- negotiation -------------------------------------------------------------------
+
+  private sendHello(): void {
+    const pkt = encodeHello({
+      op: Op.HELLO,
+      capabilities: CAPS_DEFAULT,
+      dataAddress: this.options.pointToPoint === 'on' ? '0.0.0.0' : this.dataAddress,
+      blockSize: this.options.blockSize,
+    });
+    this.ctrl?.send(pkt, this.options.portbase, this.rdv, (err) => {
+      if (err) this.warn('CAST_SEND', `HELLO to ${this.rdv}: ${err.message}`);
+    });
+  }
+
+  private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.finished) return;
+    if (rinfo.port !== this.options.portbase || (!isMulticast(this.rdv) && !sameSubnet(rinfo.address, this.iface.address, this.iface.netmask))) {
+      this.stats.foreign++;
+      return;
+    }
+    let msg: ReceiverMessage;
+    try {
+      msg = decodeFromReceiver(buf);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      this.stats.malformed++;
+      this.log.debug('dropped malformed datagram', { from: rinfo.address, code: err.code, hex: buf.subarray(0, 32).toString('hex') });
+      return;
+    }
+    const now = Date.now();
+    this.lastReceiverMessage = now;
+    const p = this.participants.get(rinfo.address);
+    if (p && p.status === 'connected') p.lastHeard = now;
+    switch (msg.op) {
+      case Op.CONNECT_REQ:
+        return this.onConnectReq(rinfo.address, msg.capabilities, msg.rcvbufBytes, now);
+      case Op.GO:
+        if (!this.started && p) this.startTransfer('GO from a receiver');
+        return;
+      case Op.DISCONNECT:
+        if (p) this.onDisconnect(p);
+        return;
+      case Op.OK:
+        if (p) this.onAnswer(p, msg.slice, null);
+        return;
+      case Op.RETRANSMIT:
+        if (p) this.onAnswer(p, msg.slice, msg);
+        return;
+    }
+  }
+
+  private onConnectReq(address: string, caps: number, rcvbuf: number, now: number): void {
+    const known = this.participants.get(address);
+    if (this.started && !known) {
+      // udp-sender ignores late joiners and leaves them hanging; refuse them explicitly.
+      this.stats.refused++;
+      this.reply(address, -1);
+      this.warn('CAST_LATE_RECEIVER', `refused ${address}: the transfer already started`);
+      return;
+    }
+    if (!this.started && this.options.pointToPoint === 'on' && !known && this.participants.live().length >= 1) {
+      this.stats.refused++;
+      this.reply(address, -1);
+      return;
+    }
+    const p = known && known.status === 'connected' ? known : this.participants.add(address, caps, rcvbuf, now);
+    if (!p || p.status !== 'connected') {
+      this.stats.refused++;
+      this.reply(address, -1);
+      return;
+    }
+    this.reply(address, p.slot);
+    if (!known) {
+      if (!this.firstJoin) this.firstJoin = now;
+      this.lastJoin = now;
+      this.log.info('receiver joined', { address, slot: p.slot, rcvbuf });
+      this.emit('receiver-joined', report(p));
+    }
+  }
+
+  private reply(address: string, clientNumber: number): void {
+    const pkt = encodeConnectReply({
+      clientNumber,
+      blockSize: this.options.blockSize,
+      capabilities: CAPS_DEFAULT,
+      dataAddress: this.options.pointToPoint === 'on' ? address : this.dataAddress,
+    });
+    this.ctrl?.send(pkt, this.options.portbase, address, (err) => {
+      if (err) this.warn('CAST_SEND', `CONNECT_REPLY to ${address}: ${err.message}`);
+    });
+  }
+
+  private checkStart(): void {
+    if (this.started || this.finished) return;
+    const o = this.options;
+    const now = Date.now();
+    const n = this.participants.live().length;
+    if (o.startTimeoutMs !== undefined && now - this.lastReceiverMessage > o.startTimeoutMs) {
+      const err = new CastError('CAST_START_TIMEOUT', `no receiver showed up within ${o.startTimeoutMs / 1000} s`, {
+        details: { receivers: n, rendezvous: this.rdv, portbase: o.portbase },
+        remedy: 'check that receivers run on the same network with the same --portbase, and that broadcast/multicast reaches them',
+      });
+      return this.fail(err);
+    }
+    if (n === 0 || now - this.firstJoin < o.minWaitMs) return;
+    if (o.maxWaitMs !== undefined && now - this.firstJoin >= o.maxWaitMs) return this.startTransfer('max-wait reached');
+    if (o.minReceivers !== undefined) {
+      if (n >= o.minReceivers) this.startTransfer(`${n} receivers joined`);
+      return;
+    }
+    if (o.maxWaitMs === undefined && now - this.lastJoin >= o.quietStartMs) this.startTransfer('no new receiver for a while');
+  }
+
+  private startTransfer(why: string): void {
+    const o = this.options;
+    const live = this.participants.live();
+    if (live.length === 0) return;
+    this.started = true;
+    this.startedAt = Date.now();
+    for (const p of live) p.lastHeard = this.startedAt;
+    const p2p = o.pointToPoint === 'on' || (o.pointToPoint === 'auto' && live.length === 1);
+    const target = p2p ? live[0]!.address : this.dataAddress;
+    this.data!.connect(o.portbase, target);
+    const minRcvbuf = Math.min(...live.map((p) => p.rcvbufBytes || 212992));
+    this.sliceBlocks = o.sliceBlocks ?? clamp(Math.floor(minRcvbuf / RX_TRUESIZE_BYTES), MIN_SLICE_BLOCKS, MAX_SLICE_BLOCKS);
+    this.log.info('starting transfer', { why, receivers: live.length, pointToPoint: p2p, sliceBlocks: this.sliceBlocks });
+    this.emit('started', { receivers: live.length, pointToPoint: p2p, sliceBlocks: this.sliceBlocks, dataAddress: target });
+    this.data!.once('connect', () => this.prefetch());
+  }
+
+  // ---- input -------------------------------------------------------------------------
+
+  /** Reads the next slice while the current ones are on the wire. */
+  private prefetch(): void {
+    if (this.reading || this.readySlice || this.endSent) return;
+    this.reading = true;
+    this.reader.next(this.sliceBlocks).then(
+      (s) => {
+        this.reading = false;
+        this.readySlice = s;
+        this.schedulePump();
+      },
+      (err: Error) =>
+        this.fail(new CastError('CAST_INPUT', `reading the input failed: ${err.message}`, { cause: err, remedy: 'check the input file or pipe' })),
+    );
+  }
+
+  // ---- data phase --------------------------------------------------------------------
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.pumpTimer || !this.started || this.finished) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    for (let budget = BURST; budget > 0 && !this.finished; budget--) {
+      if (this.pendingSends >= MAX_PENDING_SENDS) return; // a send callback resumes us
+      const next = this.nextPacket();
+      if (!next) return;
+      if (this.limiter) {
+        const wait = this.limiter.take(next.pkt.length);
+        if (wait > 0) {
+          next.undo();
+          this.pumpTimer = setTimeout(() => {
+            this.pumpTimer = null;
+            this.pump();
+          }, wait);
+          return;
+        }
+      }
+      next.commit();
+      this.pendingSends++;
+      this.data!.send(next.pkt, this.onSent);
+    }
+    this.schedulePump();
+  }
+
+  private readonly onSent = (err: Error | null): void => {
+    this.pendingSends--;
+    if (err) this.warn('CAST_SEND', `send failed: ${err.message}`);
+    if (this.pendingSends === MAX_PENDING_SENDS / 2) this.schedulePump();
+  };
+
+  /**
+   * Picks what goes out next: retransmissions first, then due REQACKs, then the first
+   * pass of the newest slice, then a new slice when the window allows. `commit` applies
+   * the bookkeeping only once the rate limiter let the packet go.
+   */
+  private nextPacket(): { pkt: Buffer; commit: () => void; undo: () => void } | null {
+    const noop = () => {};
+    for (const ts of this.inflight) {
+      if (ts.queue.length > 0) {
+        const block = ts.queue.shift()!;
+        return {
+          pkt: packetOf(ts.s, block),
+          commit: () => {
+            ts.queued[block >> 3]! &= ~(1 << (block & 7));
+            this.stats.blocksRetransmitted++;
+          },
+          undo: () => ts.queue.unshift(block),
+        };
+      }
+    }
+    for (const ts of this.inflight) {
+      if (ts.reqackDue && ts.sent === ts.s.blocks) {
+        return { pkt: this.reqackPacket(ts), commit: () => this.onReqAckSent(ts), undo: noop };
+      }
+    }
+    const newest = this.inflight[this.inflight.length - 1];
+    if (newest && newest.sent < newest.s.blocks) {
+      const block = newest.sent;
+      return {
+        pkt: packetOf(newest.s, block),
+        commit: () => {
+          newest.sent++;
+          this.stats.blocksSent++;
+          if (newest.sent === newest.s.blocks) newest.reqackDue = true;
+        },
+        undo: noop,
+      };
+    }
+    if (this.canOpenSlice()) {
+      this.openSlice(this.readySlice!);
+      this.readySlice = null;
+      this.prefetch();
+      return this.nextPacket();
+    }
+    return null;
+  }
+
+  /**
+   * The window udp-receiver survives: at most two slices in flight, and slice n+1 only
+   * once every receiver has answered for slice n (so nobody misses a whole slice).
+   * The end marker goes out alone, after every data slice is confirmed.
+   */
+  private canOpenSlice(): boolean {
+    const s = this.readySlice;
+    if (!s || this.endSent) return false;
+    if (s.bytes === 0) return this.inflight.length === 0;
+    if (this.inflight.length >= 2) return false;
+    const newest = this.inflight[this.inflight.length - 1];
+    if (!newest) return true;
+    return newest.sent === newest.s.blocks && this.participants.live().every((p) => newest.seen.has(p.slot));
+  }
+
+  private openSlice(s: OutSlice): void {
+    if (s.bytes === 0) this.endSent = true;
+    const ts: TxSlice = {
+      s,
+      sent: 0,
+      queue: [],
+      queued: newBitmap(),
+      ready: new Set(),
+      readyMap: newBitmap(),
+      seen: new Set(),
+      rounds: 0,
+      answered: new Set(),
+      requested: false,
+      reqackDue: s.blocks === 0,
+      reqackSentAt: 0,
+      firstReqackAt: 0,
+      timer: null,
+      quietRounds: 0,
+    };
+    this.inflight.push(ts);
+  }
+
+  private reqackPacket(ts: TxSlice): Buffer {
+    return encodeReqAck({ slice: ts.s.no, sliceBytes: ts.s.bytes, rxmit: ts.rounds, ready: ts.readyMap });
+  }
+
+  private onReqAckSent(ts: TxSlice): void {
+    const now = performance.now();
+    ts.reqackDue = false;
+    ts.rounds++;
+    ts.reqackSentAt = now;
+    if (!ts.firstReqackAt) ts.firstReqackAt = Date.now();
+    ts.answered.clear();
+    ts.requested = false;
+    this.stats.reqacksSent++;
+    if (ts.timer) clearTimeout(ts.timer);
+    const timeout = clamp(2 * this.srttMs + 2, MIN_REQACK_TIMEOUT_MS, MAX_REQACK_TIMEOUT_MS) * 2 ** Math.min(ts.quietRounds, 7);
+    ts.timer = setTimeout(() => this.onRoundTimeout(ts), Math.min(timeout, MAX_REQACK_TIMEOUT_MS));
+  }
+
+  private onRoundTimeout(ts: TxSlice): void {
+    ts.timer = null;
+    if (this.finished || !this.inflight.includes(ts)) return;
+    ts.quietRounds++;
+    this.nextRound(ts);
+  }
+
+  private nextRound(ts: TxSlice): void {
+    ts.reqackDue = true;
+    this.schedulePump();
+  }
+
+  private onAnswer(p: Participant, sliceNo: number, rexmit: Retransmit | null): void {
+    p.confirmed = true;
+    const ts = this.inflight.find((t) => t.s.no === sliceNo);
+    if (!ts) return; // an answer for a slice already finished: nothing to do
+    ts.seen.add(p.slot);
+    if (!ts.answered.has(p.slot) && ts.reqackSentAt) {
+      ts.answered.add(p.slot);
+      const sample = performance.now() - ts.reqackSentAt;
+      this.srttMs = 0.875 * this.srttMs + 0.125 * sample;
+    }
+    if (!rexmit) {
+      if (!ts.ready.has(p.slot)) {
+        ts.ready.add(p.slot);
+        bitSet(ts.readyMap, p.slot);
+        p.bytesAcked += ts.s.bytes;
+      }
+    } else if (rexmit.rxmit === ts.rounds - 1) {
+      // Queue every block the receiver lacks and nobody queued yet. Answers to an older
+      // round are stale: the receiver answers the newer REQACK as well.
+      for (let b = 0; b < ts.s.blocks; b++) {
+        const held = (rexmit.held[b >> 3]! & (1 << (b & 7))) !== 0;
+        if (held || b >= ts.sent) continue;
+        ts.requested = true;
+        if ((ts.queued[b >> 3]! & (1 << (b & 7))) === 0) {
+          ts.queued[b >> 3]! |= 1 << (b & 7);
+          ts.queue.push(b);
+        }
+      }
+    }
+    this.afterAnswer(ts);
+  }
+
+  private afterAnswer(ts: TxSlice): void {
+    const live = this.participants.live();
+    if (live.every((p) => ts.ready.has(p.slot))) return this.completeSlice(ts);
+    if (ts.requested && !ts.reqackDue && live.every((p) => ts.answered.has(p.slot) || ts.ready.has(p.slot))) {
+      // Everyone answered this round: re-ask right after the retransmissions. With
+      // nothing to resend (a receiver holding back its OK), the round timer re-asks.
+      if (ts.timer) clearTimeout(ts.timer);
+      ts.timer = null;
+      ts.quietRounds = 0;
+      this.nextRound(ts);
+    }
+    this.schedulePump();
+  }
+
+  private completeSlice(ts: TxSlice): void {
+    if (ts.timer) clearTimeout(ts.timer);
+    ts.timer = null;
+    this.inflight = this.inflight.filter((t) => t !== ts);
+    this.stats.slices++;
+    this.stats.bytes += ts.s.bytes;
+    if (ts.s.bytes === 0) return this.finish(true);
+    this.schedulePump();
+  }
+
+  private onDisconnect(p: Participant): void {
+    if (!this.started) {
+      this.participants.forget(p);
+      this.log.info('receiver left before the start', { address: p.address });
+      this.emit('receiver-left', report(p));
+      return;
+    }
+    if (p.status !== 'connected') return;
+    this.removeLive(p, 'disconnected', 'it disconnected before the end');
+  }
+
+  private checkDrops(): void {
+    if (!this.started || this.finished) return;
+    const now = Date.now();
+    for (const p of this.participants.live()) {
+      const owed = this.inflight.filter((t) => t.firstReqackAt && !t.ready.has(p.slot));
+      if (owed.length === 0) continue;
+      const since = Math.max(p.lastHeard, Math.min(...owed.map((t) => t.firstReqackAt)));
+      if (now - since > this.options.dropTimeoutMs) {
+        this.removeLive(p, 'dropped', `no answer for ${((now - since) / 1000).toFixed(1)} s`);
+      }
+    }
+  }
+
+  private removeLive(p: Participant, status: 'dropped' | 'disconnected', reason: string): void {
+    this.participants.setStatus(p, status, reason);
+    this.log.warn(`receiver ${status}`, { address: p.address, slot: p.slot, reason });
+    this.emit('receiver-left', report(p));
+    if (this.participants.live().length === 0) return this.finish(false);
+    for (const ts of [...this.inflight]) this.afterAnswer(ts);
+  }
+
+  // ---- end ---------------------------------------------------------------------------
+
+  private emitProgress(): void {
+    const now = Date.now();
+    const dt = now - (this.lastProgress.at || now);
+    const bytes = this.stats.bytes;
+    const rate = dt > 0 ? ((bytes - this.lastProgress.bytes) * 1000) / dt : 0;
+    this.lastProgress = { at: now, bytes };
+    this.emit('progress', {
+      phase: this.finished ? 'done' : this.started ? 'transfer' : 'waiting',
+      bytes,
+      elapsedMs: this.started ? now - this.startedAt : 0,
+      rateBytesPerSec: rate,
+      receivers: this.participants.live().length,
+      blocksRetransmitted: this.stats.blocksRetransmitted,
+    });
+  }
+
+  /** `ended`: every live receiver confirmed the end marker. */
+  private finish(ended: boolean): void {
+    if (this.finished) return;
+    for (const p of [...this.participants.live()]) this.participants.setStatus(p, ended ? 'done' : 'dropped');
+    const receivers = this.participants.all().map(report);
+    const ok = receivers.length > 0 && receivers.every((r) => r.status === 'done');
+    this.emitProgress();
+    this.finished = true;
+    this.close();
+    this.resolve({ ok, durationMs: this.startedAt ? Date.now() - this.startedAt : 0, receivers, stats: { ...this.stats } });
+  }
+
+  private fail(err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.close();
+    this.reject(err);
+  }
+
+  private close(): void {
+    for (const t of this.timers) clearInterval(t);
+    for (const ts of this.inflight) if (ts.timer) clearTimeout(ts.timer);
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.ctrl?.close();
+    this.data?.close();
+    this.ctrl = this.data = null;
+  }
+
+  private warn(code: string, message: string): void {
+    this.log.warn(message, { code });
+    this.emit('warning', { code, message });
+  }
+}
+
+function report(p: Participant): ReceiverReport {
+  const r: ReceiverReport = { slot: p.slot, address: p.address, status: p.status, bytesAcked: p.bytesAcked };
+  if (p.reason) r.reason = p.reason;
+  return r;
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.max(lo, Math.min(hi, v));
+}
+
