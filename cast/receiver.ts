@@ -129,6 +129,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   private finished = false;
   private listenAt = 0;
   private startedAt = 0;
+  private endedAt = 0;
   private lastPacketAt = 0;
   private slices = new Map<number, RxSlice>();
   /** The oldest slice not complete yet; every slice below it has been written. */
@@ -382,6 +383,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     this.sendToSender(encodeOk(slice));
     if (this.ending) return;
     this.ending = true;
+    this.endedAt = Date.now();
     this.log.info('transfer complete', { bytes: this.stats.bytes });
     // Linger to answer REQACKs whose OK got lost, as udp-receiver does.
     setTimeout(() => this.finish(), this.options.exitWaitMs);
@@ -433,7 +435,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     this.resolve({
       sender: this.senderAddress ?? '',
       slot: this.slot,
-      durationMs: this.startedAt ? Date.now() - this.startedAt : 0,
+      durationMs: this.startedAt ? this.endedAt - this.startedAt : 0,
       stats: { ...this.stats },
     });
   }

@@ -175,6 +175,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private startedAt = 0;
   private createdAt = 0;
   private lastReceiverMessage = 0;
+  private lastHelloAt = 0;
   private firstJoin = 0;
   private lastJoin = 0;
   private sliceBlocks = MAX_SLICE_BLOCKS;
@@ -248,6 +249,9 @@ export class CastSender extends EventEmitter<SenderEvents> {
   // ---- negotiation -------------------------------------------------------------------
 
   private sendHello(): void {
+    const now = Date.now();
+    if (now - this.lastHelloAt < 100) return;
+    this.lastHelloAt = now;
     const pkt = encodeHello({
       op: Op.HELLO,
       capabilities: CAPS_DEFAULT,
@@ -480,18 +484,20 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   /**
-   * The window udp-receiver survives: at most two slices in flight, and slice n+1 only
-   * once every receiver has answered for slice n (so nobody misses a whole slice).
-   * The end marker goes out alone, after every data slice is confirmed.
+   * The window udp-receiver survives: slice n+2 only once every live receiver confirmed
+   * slice n (it aborts on a packet two slices past its oldest incomplete one), and slice
+   * n+1 only once every live receiver answered for slice n (it aborts if it never saw a
+   * slice). The end marker goes out alone, after every data slice is confirmed.
    */
   private canOpenSlice(): boolean {
     const s = this.readySlice;
     if (!s || this.endSent) return false;
     if (s.bytes === 0) return this.inflight.length === 0;
-    if (this.inflight.length >= 2) return false;
-    const newest = this.inflight[this.inflight.length - 1];
-    if (!newest) return true;
-    return newest.sent === newest.s.blocks && this.participants.live().every((p) => newest.seen.has(p.slot));
+    const oldest = this.inflight[0];
+    if (oldest && s.no - oldest.s.no > 1) return false;
+    const prev = this.inflight.find((t) => t.s.no === s.no - 1);
+    if (!prev) return true;
+    return prev.sent === prev.s.blocks && this.participants.live().every((p) => prev.seen.has(p.slot));
   }
 
   private openSlice(s: OutSlice): void {
@@ -538,6 +544,9 @@ export class CastSender extends EventEmitter<SenderEvents> {
     ts.timer = null;
     if (this.finished || !this.inflight.includes(ts)) return;
     ts.quietRounds++;
+    // A receiver that never answered may have lost its CONNECT_REPLY: udp-receiver asks
+    // again only when it hears a HELLO, so do not make it wait for the periodic one.
+    if (this.participants.live().some((p) => !p.confirmed && !ts.answered.has(p.slot))) this.sendHello();
     this.nextRound(ts);
   }
 
@@ -647,7 +656,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       bytes,
       elapsedMs: this.started ? now - this.startedAt : 0,
       rateBytesPerSec: rate,
-      receivers: this.participants.live().length,
+      receivers: this.finished ? this.participants.all().filter((p) => p.status === 'done').length : this.participants.live().length,
       blocksRetransmitted: this.stats.blocksRetransmitted,
     });
   }
@@ -658,8 +667,8 @@ export class CastSender extends EventEmitter<SenderEvents> {
     for (const p of [...this.participants.live()]) this.participants.setStatus(p, ended ? 'done' : 'dropped');
     const receivers = this.participants.all().map(report);
     const ok = receivers.length > 0 && receivers.every((r) => r.status === 'done');
-    this.emitProgress();
     this.finished = true;
+    this.emitProgress();
     this.close();
     this.resolve({ ok, durationMs: this.startedAt ? Date.now() - this.startedAt : 0, receivers, stats: { ...this.stats } });
   }

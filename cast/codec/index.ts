@@ -63,3 +63,4 @@ export function decodeFromSender(buf: Uint8Array): SenderMessage {
       throw new DecodeError('OPCODE', `unexpected opcode ${opName(op)} from a sender`, { op });
   }
 }
+export { formatMessage } from './format.ts';
