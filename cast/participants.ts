@@ -13,7 +13,8 @@ export interface Participant {
   rcvbufBytes: number;
   status: ReceiverStatus;
   joinedAt: number;
-  lastHeard: number;
+  /** Last OK or RETRANSMIT: what proves it takes part in the transfer. */
+  lastAnswer: number;
   /** Answered at least one REQACK, so it surely got its CONNECT_REPLY. */
   confirmed: boolean;
   bytesAcked: number;
@@ -45,7 +46,7 @@ export class Participants {
       rcvbufBytes,
       status: 'connected',
       joinedAt: now,
-      lastHeard: now,
+      lastAnswer: now,
       confirmed: false,
       bytesAcked: 0,
     };

@@ -89,6 +89,11 @@ export type ReceiverEvents = {
   warning: [{ code: string; message: string }];
 };
 
+/** Slice numbers further ahead than this cannot come from our sender: noise. */
+const PLAUSIBLE_SLICES_AHEAD = 64;
+/** Packets two or more slices ahead before we conclude the sender dropped us. */
+const DROP_EVIDENCE_PACKETS = 8;
+
 interface RxSlice {
   no: number;
   bytes: number;
@@ -134,6 +139,8 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   private slices = new Map<number, RxSlice>();
   /** The oldest slice not complete yet; every slice below it has been written. */
   private nextToWrite = 0;
+  /** Packets seen for slices the sender may only send once it gave up on us. */
+  private aheadEvidence = 0;
   private timers: NodeJS.Timeout[] = [];
   private resolve!: (r: ReceiveResult) => void;
   private reject!: (e: Error) => void;
@@ -288,11 +295,17 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
 
   /**
    * The sender keeps at most two slices in flight and opens slice n+2 only once every
-   * live receiver confirmed slice n. A packet that far ahead of our oldest incomplete
-   * slice therefore proves the sender no longer waits for us.
+   * live receiver confirmed slice n. Packets that far ahead of our oldest incomplete
+   * slice therefore prove the sender no longer waits for us; several are required, so
+   * that one stray datagram cannot end a transfer, and absurd slice numbers are noise.
    */
-  private checkNotDropped(slice: number): boolean {
+  private usable(slice: number): boolean {
     if (slice < this.nextToWrite + 2) return true;
+    if (slice > this.nextToWrite + PLAUSIBLE_SLICES_AHEAD) {
+      this.stats.malformed++;
+      return false;
+    }
+    if (++this.aheadEvidence < DROP_EVIDENCE_PACKETS) return false;
     this.fail(
       new CastError('CAST_DROPPED', `the sender dropped this receiver: it sent slice ${slice} while slice ${this.nextToWrite} is incomplete here`, {
         details: { slice, missing: this.nextToWrite, sender: this.senderAddress },
@@ -325,7 +338,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
       this.stats.duplicates++;
       return;
     }
-    if (!this.checkNotDropped(m.slice)) return;
+    if (!this.usable(m.slice)) return;
     const rx = this.sliceFor(m.slice, m.sliceBytes);
     if (!rx) return;
     const off = m.block * this.blockSize;
@@ -355,6 +368,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
       this.stats.bytes += rx.bytes;
       this.stats.slices++;
       this.nextToWrite++;
+      this.aheadEvidence = 0;
     }
   }
 
@@ -362,7 +376,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     this.markStarted();
     if ((m.ready[this.slot >> 3]! & (1 << (this.slot & 7))) !== 0) return;
     if (m.slice < this.nextToWrite) return this.sendToSender(encodeOk(m.slice));
-    if (!this.checkNotDropped(m.slice)) return;
+    if (!this.usable(m.slice)) return;
     if (m.sliceBytes === 0) {
       // End of transfer. Confirm only once every earlier slice is complete.
       if (m.slice === this.nextToWrite) this.onEnd(m.slice);

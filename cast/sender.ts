@@ -281,7 +281,6 @@ export class CastSender extends EventEmitter<SenderEvents> {
     const now = Date.now();
     this.lastReceiverMessage = now;
     const p = this.participants.get(rinfo.address);
-    if (p && p.status === 'connected') p.lastHeard = now;
     switch (msg.op) {
       case Op.CONNECT_REQ:
         return this.onConnectReq(rinfo.address, msg.capabilities, msg.rcvbufBytes, now);
@@ -292,10 +291,8 @@ export class CastSender extends EventEmitter<SenderEvents> {
         if (p) this.onDisconnect(p);
         return;
       case Op.OK:
-        if (p) this.onAnswer(p, msg.slice, null);
-        return;
       case Op.RETRANSMIT:
-        if (p) this.onAnswer(p, msg.slice, msg);
+        if (p) this.onAnswer(p, msg.slice, msg.op === Op.RETRANSMIT ? msg : null);
         return;
     }
   }
@@ -368,7 +365,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     if (live.length === 0) return;
     this.started = true;
     this.startedAt = Date.now();
-    for (const p of live) p.lastHeard = this.startedAt;
+    for (const p of live) p.lastAnswer = this.startedAt;
     const p2p = o.pointToPoint === 'on' || (o.pointToPoint === 'auto' && live.length === 1);
     const target = p2p ? live[0]!.address : this.dataAddress;
     this.data!.connect(o.portbase, target);
@@ -556,7 +553,9 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   private onAnswer(p: Participant, sliceNo: number, rexmit: Retransmit | null): void {
+    if (p.status !== 'connected') return;
     p.confirmed = true;
+    p.lastAnswer = Date.now();
     const ts = this.inflight.find((t) => t.s.no === sliceNo);
     if (!ts) return; // an answer for a slice already finished: nothing to do
     ts.seen.add(p.slot);
@@ -628,7 +627,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     for (const p of this.participants.live()) {
       const owed = this.inflight.filter((t) => t.firstReqackAt && !t.ready.has(p.slot));
       if (owed.length === 0) continue;
-      const since = Math.max(p.lastHeard, Math.min(...owed.map((t) => t.firstReqackAt)));
+      const since = Math.max(p.lastAnswer, Math.min(...owed.map((t) => t.firstReqackAt)));
       if (now - since > this.options.dropTimeoutMs) {
         this.removeLive(p, 'dropped', `no answer for ${((now - since) / 1000).toFixed(1)} s`);
       }

@@ -54,6 +54,9 @@ export interface RunningTransfer {
   lab: Lab;
   pids: Map<string, number>;
   outputs: Map<string, string>;
+  /** The sender's stderr so far (a rackcast sender with --json writes events there). */
+  senderLog: () => string;
+  senderExit: Promise<ProcResult>;
 }
 
 export function receiverRole(i: number): string {
@@ -124,8 +127,10 @@ export class CastLab {
     await new Promise((r) => setTimeout(r, 300));
     const senderChild = this.lab.spawn('srv', this.senderCommand(spec.sender, input, spec.receivers.length, spec.senderArgs ?? []));
     pids.set('srv', senderChild.pid!);
+    let senderLog = '';
+    senderChild.stderr!.on('data', (d: Buffer) => (senderLog += d.toString()));
     const sender = collect(senderChild, timeout).then((r) => ({ role: 'srv', ...r }));
-    if (spec.during) await spec.during({ lab: this.lab, pids, outputs });
+    if (spec.during) await spec.during({ lab: this.lab, pids, outputs, senderLog: () => senderLog, senderExit: sender });
     const [s, ...rs] = await Promise.all([sender, ...receivers]);
     const wallMs = Date.now() - t0;
     return {
@@ -139,6 +144,15 @@ export class CastLab {
       }),
     };
   }
+}
+
+/** Polls `cond` every 50 ms for at most `ms`; true if it held. */
+export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  for (let t = 0; t < ms; t += 50) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cond();
 }
 
 /** A short text for assertion messages: exit codes and the tail of each log. */
