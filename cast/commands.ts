@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, type ReadStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { defined, intOption, parseCommandLine, secondsOption } from '../common/args.ts';
 import { describeError, RackcastError, UsageError } from '../common/errors.ts';
@@ -7,6 +7,7 @@ import { Terminal } from '../common/terminal.ts';
 import { formatBytes, formatRate, parseBitrate, parseSize } from '../common/units.ts';
 import { CastReceiver, type ReceiverOptions } from './receiver.ts';
 import { CastSender, type SenderOptions } from './sender.ts';
+import type { CastInput } from './slice-reader.ts';
 
 // `rackcast send` and `rackcast receive`: udpcast's option names and meanings, our
 // defaults and exit codes. 0 = every receiver got everything, 1 = the transfer failed
@@ -152,10 +153,10 @@ export async function sendCommand(argv: string[]): Promise<number> {
   sender.on('receiver-joined', (r) => term.event('cast:receiver-joined', { ...r }));
   sender.on('receiver-left', (r) => term.event('cast:receiver-left', { ...r }));
   sender.on('started', (s) => term.event('cast:started', { ...s }));
-  const input = args.file ? createReadStream(args.file) : process.stdin;
+  const input = openInput(args.file);
   try {
     const r = await sender.send(input, { signal: abortOnSignals() });
-    input.destroy();
+    closeInput(input);
     const mb = r.stats.bytes;
     const secs = r.durationMs / 1000;
     term.event('cast:done', { ok: r.ok, durationMs: r.durationMs, receivers: r.receivers, stats: r.stats });
@@ -170,7 +171,7 @@ export async function sendCommand(argv: string[]): Promise<number> {
     }
     return r.ok ? EXIT_OK : EXIT_INCOMPLETE;
   } catch (err) {
-    input.destroy();
+    closeInput(input);
     term.event('cast:error', errorFields(err));
     term.line(`error: ${describeError(err)}`);
     return EXIT_FAILED;
@@ -208,6 +209,29 @@ export async function receiveCommand(argv: string[]): Promise<number> {
     term.line(`error: ${describeError(err)}${args.file ? ` (${args.file} is incomplete)` : ''}`);
     return err instanceof RackcastError && err.code === 'CAST_BIND' ? EXIT_FAILED : EXIT_INCOMPLETE;
   }
+}
+
+/** Regular files are read by fd (one readv per slice); pipes and terminals as streams. */
+function openInput(file: string | undefined): CastInput {
+  if (file === undefined) {
+    if (process.stdin.isTTY) throw new UsageError('refusing to send what is typed on a terminal; give --file or pipe data in');
+    return fstatSync(0).isFile() ? { fd: 0 } : process.stdin;
+  }
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new UsageError(`cannot read --file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (fstatSync(fd).isFile()) return { fd };
+  closeSync(fd);
+  return createReadStream(file, { highWaterMark: 1 << 20 });
+}
+
+function closeInput(input: CastInput): void {
+  if ('fd' in input) {
+    if (input.fd !== 0) closeSync(input.fd);
+  } else if (input !== process.stdin) (input as ReadStream).destroy();
 }
 
 function errorFields(err: unknown): Record<string, unknown> {

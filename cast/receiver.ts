@@ -209,7 +209,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   }
 
   private sendConnectReq(): void {
-    const pkt = encodeConnectReq({ capabilities: CAPS_DEFAULT, rcvbufBytes: this.sock?.getRecvBufferSize() ?? 0 });
+    const pkt = encodeConnectReq({ capabilities: CAPS_DEFAULT | Cap.GAP_TOLERANT, rcvbufBytes: this.sock?.getRecvBufferSize() ?? 0 });
     this.send(pkt, this.senderAddress ?? this.rdv, this.options.portbase + 1);
   }
 

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { silentLogger, type Logger } from '../common/log.ts';
 import {
   bitSet,
+  Cap,
   CAPS_DEFAULT,
   decodeFromReceiver,
   encodeConnectReply,
@@ -31,7 +32,7 @@ import { CastError, DecodeError } from './errors.ts';
 import { defaultDataAddress, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { RateLimiter } from './rate-limiter.ts';
-import { packetOf, SliceReader, type OutSlice } from './slice-reader.ts';
+import { packetOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';
 
 export interface SenderOptions {
   /** NIC name or IPv4 address; default: the first eth*, en* or other interface. */
@@ -201,7 +202,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   /** Sends `input` to every receiver that joins; resolves with a per-receiver report. */
-  send(input: AsyncIterable<Uint8Array>, opts: { signal?: AbortSignal } = {}): Promise<SendResult> {
+  send(input: CastInput, opts: { signal?: AbortSignal } = {}): Promise<SendResult> {
     return new Promise<SendResult>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -482,9 +483,10 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   /**
    * The window udp-receiver survives: slice n+2 only once every live receiver confirmed
-   * slice n (it aborts on a packet two slices past its oldest incomplete one), and slice
-   * n+1 only once every live receiver answered for slice n (it aborts if it never saw a
-   * slice). The end marker goes out alone, after every data slice is confirmed.
+   * slice n (it aborts on a packet two slices past its oldest incomplete one), and, when
+   * a udp-receiver takes part, slice n+1 only once it answered for slice n (it aborts if
+   * it never saw a slice; ours announce GAP_TOLERANT). The end marker goes out alone,
+   * after every data slice is confirmed.
    */
   private canOpenSlice(): boolean {
     const s = this.readySlice;
@@ -494,7 +496,8 @@ export class CastSender extends EventEmitter<SenderEvents> {
     if (oldest && s.no - oldest.s.no > 1) return false;
     const prev = this.inflight.find((t) => t.s.no === s.no - 1);
     if (!prev) return true;
-    return prev.sent === prev.s.blocks && this.participants.live().every((p) => prev.seen.has(p.slot));
+    if (prev.sent < prev.s.blocks) return false;
+    return this.participants.live().every((p) => p.capabilities & Cap.GAP_TOLERANT || prev.seen.has(p.slot));
   }
 
   private openSlice(s: OutSlice): void {
@@ -604,6 +607,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     if (ts.timer) clearTimeout(ts.timer);
     ts.timer = null;
     this.inflight = this.inflight.filter((t) => t !== ts);
+    this.reader.release(ts.s);
     this.stats.slices++;
     this.stats.bytes += ts.s.bytes;
     if (ts.s.bytes === 0) return this.finish(true);

@@ -10,7 +10,7 @@ PKGS=(
   # build and run: node/npm for `npm ci` (Node 24 itself comes from npm), make
   make nodejs npm ca-certificates
   # cast: real udpcast peers, loss emulation, namespaces, captures
-  udpcast nftables iproute2 tcpdump procps
+  udpcast nftables iproute2 tcpdump procps time
   # bootserver: VMs, firmware, first stages, reference servers and real clients
   qemu-system-x86 qemu-utils ipxe-qemu ipxe ovmf dnsmasq-base busybox-static cpio atftp curl
   isc-dhcp-client udhcpc

@@ -29,6 +29,11 @@ export const Cap = {
   FEC: 0x0004,
   BIG_ENDIAN: 0x0008,
   ASYNC: 0x0020,
+  /**
+   * rackcast's receiver: it survives missing a whole slice, so the sender need not wait
+   * for its answer on slice n before sending slice n+1. udp-sender ignores unknown bits.
+   */
+  GAP_TOLERANT: 0x00010000,
 } as const;
 
 /** What udp-sender and udp-receiver announce; we announce the same. */

@@ -24,6 +24,8 @@ export interface TransferSpec {
   lossMatch?: string;
   senderArgs?: string[];
   receiverArgs?: string[];
+  /** Replaces the sender command line (e.g. to feed it through a pipe). */
+  senderCommand?: (input: string, receivers: number) => string[];
   timeoutMs?: number;
   /** Called once every process runs, e.g. to kill a receiver mid-stream. */
   during?: (ctx: RunningTransfer) => Promise<void>;
@@ -125,7 +127,8 @@ export class CastLab {
     });
     // Let the receivers bind before the sender's first HELLO (they would retry anyway).
     await new Promise((r) => setTimeout(r, 300));
-    const senderChild = this.lab.spawn('srv', this.senderCommand(spec.sender, input, spec.receivers.length, spec.senderArgs ?? []));
+    const senderArgv = spec.senderCommand?.(input, spec.receivers.length) ?? this.senderCommand(spec.sender, input, spec.receivers.length, spec.senderArgs ?? []);
+    const senderChild = this.lab.spawn('srv', senderArgv);
     pids.set('srv', senderChild.pid!);
     let senderLog = '';
     senderChild.stderr!.on('data', (d: Buffer) => (senderLog += d.toString()));

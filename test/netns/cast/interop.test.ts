@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CastLab, explain, type Impl } from '../../helpers/cast-lab.ts';
+import { CastLab, CLI, explain, NODE, type Impl } from '../../helpers/cast-lab.ts';
 
 // Whole transfers against the real udpcast programs (Debian's udpcast 20120424), in both
 // directions, and rackcast on both ends. Every copy is checked by sha256.
@@ -27,11 +27,11 @@ describe.each(PAIRS)('%s sender -> %s receivers', (sender, receiver) => {
   const lossMatch = sender === 'udpcast' ? 'udp dport 9000 @th,64,16 != 7' : undefined;
 
   test.each([
-    [1, 0],
-    [1, 3],
-    [4, 0],
-    [4, 3],
-  ])('N = %i, %i %% loss: every copy is byte-exact', async (n, lossPct) => {
+    { n: 1, lossPct: 0 },
+    { n: 1, lossPct: 3 },
+    { n: 4, lossPct: 0 },
+    { n: 4, lossPct: 3 },
+  ])('N = $n, $lossPct% loss: every copy is byte-exact', async ({ n, lossPct }) => {
     const o = await lab.run({ sender, receivers: Array(n).fill(receiver), sizeBytes: SIZE, lossPct, lossMatch });
     expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
     expect(o.sender.code, explain(o)).toBe(0);
@@ -47,4 +47,15 @@ describe.each(PAIRS)('%s sender -> %s receivers', (sender, receiver) => {
 test('a stream of exactly whole blocks and whole slices arrives intact', async () => {
   const o = await lab.run({ sender: 'rackcast', receivers: ['rackcast', 'udpcast'], sizeBytes: 1456 * 92 * 3 });
   expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
+});
+
+test('the sender reads a pipe on stdin', async () => {
+  const o = await lab.run({
+    sender: 'rackcast',
+    receivers: ['rackcast', 'udpcast'],
+    sizeBytes: 3 * 1024 * 1024 + 5,
+    senderCommand: (input, n) => ['sh', '-c', `cat ${input} | ${NODE} ${CLI} send --min-receivers ${n} --json`],
+  });
+  expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
+  expect(o.sender.code).toBe(0);
 });

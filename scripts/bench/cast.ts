@@ -1,0 +1,138 @@
+// Benchmark of the cast pipe against udpcast, run side by side in one lab (make bench-cast).
+//
+// One sender and up to 8 receivers in network namespaces on a bridge; payload and copies
+// in tmpfs; random loss on the receivers' ingress (data phase only: a lost CONNECT_REPLY
+// stalls udpcast for minutes, which is measured by the tests, not here). Variants run
+// interleaved run by run, so drift of the machine hits all of them alike. Throughput is
+// payload bytes over the transfer time (start of the transfer to the exit of the last
+// receiver); CPU is the sender's user+system seconds. Medians over the runs in which every
+// copy was byte-exact.
+//
+//   node scripts/bench/cast.ts [--size-mib 256] [--runs 3] [--receivers 1,4,8] [--loss 0,1,5]
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { collect, Lab } from '../lab/netns.ts';
+
+const { values } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '256' },
+    runs: { type: 'string', default: '3' },
+    receivers: { type: 'string', default: '1,4,8' },
+    loss: { type: 'string', default: '0,1,5' },
+    variants: { type: 'string', default: 'udpcast,udpcast-rcvbuf,rackcast' },
+  },
+});
+const SIZE = Number(values['size-mib']) * 1024 * 1024;
+const RUNS = Number(values.runs);
+const NS = values.receivers.split(',').map(Number);
+const LOSSES = values.loss.split(',').map(Number);
+const VARIANTS = values.variants.split(',') as Variant[];
+const NODE = resolve(import.meta.dirname, '../../node_modules/.bin/node');
+const CLI = resolve(import.meta.dirname, '../../cli/main.ts');
+const TIMEOUT_MS = 300_000;
+
+type Variant = 'udpcast' | 'udpcast-rcvbuf' | 'rackcast';
+
+interface Run {
+  ok: boolean;
+  copies: number;
+  seconds: number;
+  senderCpu: number;
+  note: string;
+}
+
+function sha(file: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const h = createHash('sha256');
+    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => res(h.digest('hex'))).on('error', rej);
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossPct: number, input: string, want: string): Promise<Run> {
+  const roles = Array.from({ length: n }, (_, i) => `r${i + 1}`);
+  for (const r of roles) await lab.setIngressLoss(r, lossPct, 'udp dport 9000 @th,64,16 != 7');
+  const outs = roles.map((r) => join(dir, `out-${r}`));
+  outs.forEach((o) => rmSync(o, { force: true }));
+  const timeFile = join(dir, 'time');
+  const rxCmd = (out: string) =>
+    variant === 'rackcast'
+      ? [NODE, CLI, 'receive', '--file', out, '--receive-timeout', '60']
+      : ['udp-receiver', '--interface', 'eth0', '--nokbd', '--file', out, '--receive-timeout', '60', ...(variant === 'udpcast-rcvbuf' ? ['--rcvbuf', '8388608'] : [])];
+  const txCmd =
+    variant === 'rackcast'
+      ? [NODE, CLI, 'send', '--file', input, '--min-receivers', String(n), '--json']
+      : ['udp-sender', '--interface', 'eth0', '--nokbd', '--min-receivers', String(n), '--file', input];
+  const receivers = roles.map((r, i) => collect(lab.spawn(r, rxCmd(outs[i]!)), TIMEOUT_MS));
+  await new Promise((r) => setTimeout(r, 400));
+  const sender = lab.spawn('srv', ['/usr/bin/time', '-f', '%U %S', '-o', timeFile, ...txCmd]);
+  let startedAt = 0;
+  const marker = variant === 'rackcast' ? '"cast:started"' : 'Starting transfer';
+  sender.stderr!.on('data', (d: Buffer) => {
+    if (!startedAt && d.toString().includes(marker)) startedAt = performance.now();
+  });
+  const s = await collect(sender, TIMEOUT_MS);
+  const rs = await Promise.all(receivers);
+  const end = performance.now();
+  let copies = 0;
+  for (const o of outs) if (existsSync(o) && (await sha(o)) === want) copies++;
+  outs.forEach((o) => rmSync(o, { force: true }));
+  const [u, sys] = existsSync(timeFile) ? readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) : [NaN, NaN];
+  const failed = rs.filter((r) => r.code !== 0).length;
+  const note = failed ? `${failed} receiver(s) failed: ${rs.find((r) => r.code !== 0)!.stderr.trim().split('\n').pop()}` : s.code !== 0 ? `sender exit ${s.code}` : '';
+  return { ok: copies === n && s.code === 0, copies, seconds: startedAt ? (end - startedAt) / 1000 : NaN, senderCpu: (u ?? 0) + (sys ?? 0), note };
+}
+
+async function main(): Promise<void> {
+  const maxN = Math.max(...NS);
+  const hosts = [{ role: 'srv', cidr: '10.77.0.1/24' }, ...Array.from({ length: maxN }, (_, i) => ({ role: `r${i + 1}`, cidr: `10.77.0.${11 + i}/24` }))];
+  const lab = await Lab.create({ hosts });
+  const dir = mkdtempSync('/dev/shm/rcbench-');
+  const input = join(dir, 'payload.bin');
+  const payload = randomBytes(SIZE);
+  writeFileSync(input, payload);
+  const want = createHash('sha256').update(payload).digest('hex');
+  const started = new Date();
+  const rows: string[] = [];
+  try {
+    process.stderr.write(`cast benchmark: ${SIZE / 1048576} MiB, runs ${RUNS}, N ${NS}, loss ${LOSSES}%, variants ${VARIANTS}\n`);
+    for (const n of NS) {
+      for (const loss of LOSSES) {
+        const results = new Map<Variant, Run[]>(VARIANTS.map((v) => [v, []]));
+        for (let i = 0; i < RUNS; i++) {
+          for (const v of VARIANTS) {
+            const r = await runOnce(lab, dir, v, n, loss, input, want);
+            results.get(v)!.push(r);
+            process.stderr.write(`  N=${n} loss=${loss}% ${v.padEnd(15)} run ${i + 1}: ${r.ok ? 'ok' : 'FAIL'} ${(SIZE / 1e6 / r.seconds).toFixed(1)} MB/s cpu ${r.senderCpu.toFixed(2)} s ${r.note}\n`);
+          }
+        }
+        const summary = (v: Variant) => {
+          const good = results.get(v)!.filter((r) => r.ok);
+          return { good: good.length, mbps: median(good.map((r) => SIZE / 1e6 / r.seconds)), cpu: median(good.map((r) => r.senderCpu)), copies: results.get(v)!.reduce((a, r) => a + r.copies, 0) };
+        };
+        const ours = summary('rackcast');
+        const cells = VARIANTS.map((v) => {
+          const s = summary(v);
+          return `${s.good}/${RUNS} ${Number.isNaN(s.mbps) ? '—' : s.mbps.toFixed(1)} MB/s, ${Number.isNaN(s.cpu) ? '—' : s.cpu.toFixed(2)} s (${s.copies}/${RUNS * n} copies)`;
+        });
+        const base = summary('udpcast');
+        const ratio = (a: number, b: number) => (Number.isNaN(b) ? 'udpcast failed' : Number.isNaN(a) ? '—' : (a / b).toFixed(2));
+        rows.push(`| ${n} | ${loss} % | ${cells.join(' | ')} | ${ratio(ours.mbps, base.mbps)} | ${ratio(ours.cpu, base.cpu)} |`);
+      }
+    }
+  } finally {
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const header = `| N | loss | ${VARIANTS.map((v) => `${v}: good runs, MB/s, sender CPU s`).join(' | ')} | throughput ours/udpcast | CPU ours/udpcast |`;
+  const sep = `|${'---|'.repeat(4 + VARIANTS.length)}`;
+  process.stdout.write(`\ncast benchmark ${started.toISOString().slice(0, 16)}Z, ${SIZE / 1048576} MiB, ${RUNS} runs per cell, medians of good runs\n\n${header}\n${sep}\n${rows.join('\n')}\n`);
+}
+
+await main();
