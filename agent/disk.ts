@@ -87,19 +87,14 @@ export function mountedFrom(disk: string, mounts = readFileSync('/proc/mounts', 
     .filter((src) => re.test(src));
 }
 
-/** Waits for a partition node to appear (devtmpfs creates it after the kernel rescans). */
-export async function waitForDevice(device: string, timeoutMs: number, step: string): Promise<void> {
+/** Waits for a device node to appear (devtmpfs creates it once the kernel knows it). */
+export async function waitForDevice(device: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(device)) {
-    if (Date.now() > deadline) {
-      throw new AgentError('AGENT_PARTITION_FAILED', `${device} did not appear within ${timeoutMs} ms after partitioning`, {
-        step,
-        details: { device },
-        remedy: 'the kernel did not re-read the partition table; check that nothing holds the disk open',
-      });
-    }
+    if (Date.now() > deadline) return false;
     await sleep(50);
   }
+  return true;
 }
 
 /** The filesystem UUID of a device (blkid, reading the device itself, not a cache). */

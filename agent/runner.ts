@@ -87,6 +87,24 @@ function progressReporter(step: StepName, reporter: Reporter): (p: StepProgress)
   };
 }
 
+export function createInstallState(deps: Pick<RunnerDeps, 'exec' | 'log'>): InstallState {
+  return { mounts: new MountStack(deps.exec, deps.log.child('mount')), image: null, createdLinks: [] };
+}
+
+/** The context one step runs with: the facts, the shared state, a scoped log, a reporter. */
+export function stepContext(name: StepName, plan: InstallPlan, facts: InstallFacts, state: InstallState, deps: Omit<RunnerDeps, 'arch' | 'efi' | 'nic'>): StepContext {
+  return {
+    ...facts,
+    plan,
+    exec: deps.exec,
+    signal: deps.signal,
+    paths: deps.paths,
+    state,
+    log: deps.log.child(name),
+    report: progressReporter(name, deps.reporter),
+  };
+}
+
 /** Validation before any step, reported as the pseudo-step "plan" when it fails. */
 function preflight(raw: unknown, deps: RunnerDeps): { plan: InstallPlan; facts: InstallFacts; steps: { step: Step; args: unknown }[] } {
   try {
@@ -106,13 +124,12 @@ function preflight(raw: unknown, deps: RunnerDeps): { plan: InstallPlan; facts: 
 /** Runs the whole plan; resolves with the step timings or throws the failing step's error. */
 export async function runInstall(raw: unknown, deps: RunnerDeps): Promise<StepTiming[]> {
   const { plan, facts, steps } = preflight(raw, deps);
-  const state: InstallState = { mounts: new MountStack(deps.exec, deps.log.child('mount')), image: null, createdLinks: [] };
+  const state = createInstallState(deps);
   const timings: StepTiming[] = [];
-  const base = { ...facts, plan, exec: deps.exec, signal: deps.signal, paths: deps.paths, state };
   deps.log.info('install starts', { disk: facts.disk.device, sizeBytes: facts.disk.sizeBytes, steps: steps.map((s) => s.step.name) });
   try {
     for (const { step, args } of steps) {
-      const ctx: StepContext = { ...base, log: deps.log.child(step.name), report: progressReporter(step.name, deps.reporter) };
+      const ctx = stepContext(step.name, plan, facts, state, deps);
       deps.reporter.reportStep({ step: step.name, status: 'running' });
       const t0 = performance.now();
       let outcome: StepOutcome | void;

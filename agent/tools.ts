@@ -4,6 +4,7 @@
 /** Full tools from Debian packages: busybox's applets of the same names differ or lack options. */
 export const HOST_TOOLS = [
   'sfdisk',
+  'partx',
   'wipefs',
   'blkid',
   'mkswap',
