@@ -42,7 +42,8 @@ async function dgramCheck(): Promise<Check> {
       sock.bind(0, '0.0.0.0', () => resolve());
     });
     sock.setBroadcast(true);
-    sock.addMembership('239.255.77.1');
+    // On loopback: the check must not depend on a configured NIC or a multicast route.
+    sock.addMembership('239.255.77.1', '127.0.0.1');
     sock.setRecvBufferSize(1 << 20);
     const echoed = new Promise<boolean>((resolve) => {
       const t = setTimeout(() => resolve(false), 2000);
