@@ -11,8 +11,10 @@ export interface QemuRun {
   stop(): void;
 }
 
-export function startQemu(args: string[]): QemuRun {
-  const child = spawn('qemu-system-x86_64', ['-accel', 'tcg,thread=multi', '-cpu', 'max', '-nographic', '-no-reboot', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `prefix` runs QEMU through another command, e.g. `ip netns exec NS` (which execs it: same PID). */
+export function startQemu(args: string[], prefix: string[] = []): QemuRun {
+  const argv = [...prefix, 'qemu-system-x86_64', '-accel', 'tcg,thread=multi', '-cpu', 'max', '-nographic', '-no-reboot', ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {
