@@ -60,14 +60,19 @@ function summary(timings: StepTiming[]): string {
   return timings.map((t) => `${t.step}=${(t.durationMs / 1000).toFixed(1)}s`).join(' ');
 }
 
+/** What the node does when the agent is done. */
+export type FinalAction = Exclude<NextAction, 'wait' | 'retry'>;
+
 /** Runs until the server's final word; returns what the node should do now. */
-export async function runAgent(deps: AgentDeps): Promise<NextAction> {
+export async function runAgent(deps: AgentDeps): Promise<FinalAction> {
   const { log, client } = deps;
   log.info('rackcast agent starts', { version: deps.version, mode: deps.config.mode, server: deps.config.server, bootif: deps.config.bootif });
   const nic = await network(deps);
   if (!nic) return 'poweroff';
-  await client.sendInventory(collectInventory(deps.version));
-  if (deps.config.mode === 'inventory') return 'poweroff';
+  if (deps.config.mode === 'inventory') {
+    await client.sendInventory(collectInventory(deps.version));
+    return 'poweroff';
+  }
   for (let attempt = 1; attempt <= deps.limits.maxAttempts && !deps.signal.aborted; attempt++) {
     let raw: unknown;
     try {
@@ -76,6 +81,8 @@ export async function runAgent(deps: AgentDeps): Promise<NextAction> {
       log.error('no install plan from the server', { error: (err as Error).message });
       return 'poweroff';
     }
+    // The contract's order: plan (the node is now installing), then the inventory.
+    if (attempt === 1) await client.sendInventory(collectInventory(deps.version));
     const t0 = performance.now();
     try {
       const timings = await runInstall(raw, { log, exec: deps.exec, paths: deps.paths, reporter: client, signal: deps.signal, arch: process.arch, efi: deps.efi, nic });
@@ -85,7 +92,7 @@ export async function runAgent(deps: AgentDeps): Promise<NextAction> {
     }
     const action = await client.waitForNext(deps.limits.nextWaitMs, deps.signal);
     log.info('server says', { next: action });
-    if (action !== 'retry') return action;
+    if (action !== 'retry' && action !== 'wait') return action;
   }
   log.error('too many install attempts; powering off', { maxAttempts: deps.limits.maxAttempts });
   return 'poweroff';

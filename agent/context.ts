@@ -95,3 +95,8 @@ export interface Step<A = unknown> {
   prepare(plan: InstallPlan, facts: InstallFacts): A;
   run(ctx: StepContext, args: A): Promise<StepOutcome | void>;
 }
+
+/** `prepare` of a step whose whole input is the plan and the facts. */
+export function noArgs(): undefined {
+  return undefined;
+}

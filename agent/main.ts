@@ -7,7 +7,6 @@ import { parseAgentConfig } from './cmdline.ts';
 import { AgentError } from './errors.ts';
 import { createExec } from './exec.ts';
 import { bringUpNic } from './network.ts';
-import type { NextAction } from './plan.ts';
 import { ReportClient } from './report-client.ts';
 import { runSelfTest } from './self-test.ts';
 import { AGENT_VERSION } from './version.ts';
@@ -15,7 +14,7 @@ import { AGENT_VERSION } from './version.ts';
 // Entry point of the installer agent (the single executable in the initrd). /init runs
 // it and acts on its exit status: reboot, power off, or (with rackcast.debug) a shell.
 
-export const EXIT_CODES: Record<NextAction | 'error' | 'usage', number> = { reboot: 0, wait: 10, poweroff: 10, retry: 10, error: 1, usage: 2 };
+export const EXIT_CODES = { reboot: 0, poweroff: 10, error: 1, usage: 2 } as const;
 
 /** Written by the initrd build: without it the agent refuses to touch disks unless --allow-host. */
 export const INITRD_MARKER = '/etc/rackcast/initrd';
@@ -65,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
     client?.pushLog({ time: new Date(r.time).toISOString(), level: r.level, msg: formatRecord(r).slice(9) });
   };
   const log = createLogger(sink, 'agent', level);
-  client = new ReportClient({ server: config.server, token: config.token, log: log.child('report') });
+  client = new ReportClient({ server: config.server, token: config.token, agentVersion: AGENT_VERSION, log: log.child('report') });
   const ac = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
   const exec = createExec(log.child('exec'));

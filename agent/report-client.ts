@@ -12,6 +12,8 @@ export interface ReportClientOptions {
   /** Base URL, e.g. http://10.78.0.1:8080 */
   server: string;
   token: string;
+  /** Sent as the User-Agent, so the server can refuse a plan built for another version. */
+  agentVersion?: string;
   log: Logger;
   fetch?: typeof fetch;
   /** One HTTP request gives up after this. */
@@ -63,6 +65,7 @@ export class ReportClient {
   constructor(opts: ReportClientOptions) {
     this.o = {
       ...DEFAULTS,
+      agentVersion: 'unknown',
       backoff: DEFAULT_BACKOFF,
       fetch: globalThis.fetch,
       random: Math.random,
@@ -79,7 +82,7 @@ export class ReportClient {
     try {
       res = await this.o.fetch(this.o.server + path, {
         method,
-        headers: { authorization: `Bearer ${this.o.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${this.o.token}`, 'user-agent': `rackcast-agent/${this.o.agentVersion}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.any([AbortSignal.timeout(this.o.requestTimeoutMs), this.stop.signal]),
       });

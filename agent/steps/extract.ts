@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import type { Step } from '../context.ts';
+import { noArgs, type Step } from '../context.ts';
 import { AgentError, checkResult } from '../errors.ts';
 import { mountTarget } from '../target.ts';
 import { EXTRACT_REMEDY, extractArgv } from '../tar.ts';
@@ -11,9 +11,7 @@ export const extract: Step = {
   name: 'extract',
   destructive: true,
   abortable: true,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     const image = ctx.state.image;
     if (!image) throw new AgentError('AGENT_EXTRACT_FAILED', 'no image was received', { step: 'extract', remedy: 'the plan must run receive before extract' });

@@ -1,4 +1,4 @@
-import type { Step } from '../context.ts';
+import { noArgs, type Step } from '../context.ts';
 import { releaseInstall } from '../release.ts';
 
 // Leaves the disk consistent for the first boot: everything unmounted and synced. The
@@ -8,9 +8,7 @@ export const finish: Step = {
   name: 'finish',
   destructive: false,
   abortable: false,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     await releaseInstall(ctx);
     const r = await ctx.exec(['sync']);

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Step, StepContext } from '../context.ts';
+import { noArgs, type Step, type StepContext } from '../context.ts';
 import { bindApiFilesystems, inTarget } from '../chroot.ts';
 import { checkResult } from '../errors.ts';
 
@@ -25,9 +25,7 @@ export const hooks: Step = {
   name: 'hooks',
   destructive: true,
   abortable: true,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     const commands = [...imageHooks(ctx).map((f) => [f]), ...ctx.plan.hooks.map((h) => ['/bin/sh', '-c', h])];
     if (commands.length === 0) return { detail: { ran: [] } };

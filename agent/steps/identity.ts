@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Step, StepContext } from '../context.ts';
+import { noArgs, type Step, type StepContext } from '../context.ts';
 import { filesystemUuid } from '../disk.ts';
 import { hostsWithHostname, renderFstab, renderInterfacesStanza, renderNetworkdUnit, type FstabEntry } from '../identity-files.ts';
 
@@ -50,9 +50,7 @@ export const identity: Step = {
   name: 'identity',
   destructive: true,
   abortable: false,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     const entries: FstabEntry[] = [];
     for (const p of ctx.disk.partitions) {

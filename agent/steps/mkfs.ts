@@ -1,4 +1,4 @@
-import type { TargetPartition, Step } from '../context.ts';
+import { noArgs, type TargetPartition, type Step } from '../context.ts';
 import { checkResult } from '../errors.ts';
 import type { Bootloader } from '../plan.ts';
 
@@ -28,9 +28,7 @@ export const mkfs: Step = {
   name: 'mkfs',
   destructive: true,
   abortable: false,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     const made: string[] = [];
     for (const p of ctx.disk.partitions) {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Step } from '../context.ts';
+import { noArgs, type Step } from '../context.ts';
 import { waitForDevice } from '../disk.ts';
 import { AgentError, checkResult } from '../errors.ts';
 import { sfdiskScript } from '../layout.ts';
@@ -21,9 +21,7 @@ export const partition: Step = {
   name: 'partition',
   destructive: true,
   abortable: false,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     const disk = ctx.disk.device;
     const script = sfdiskScript(ctx.disk.partitions);

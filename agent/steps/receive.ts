@@ -5,7 +5,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RackcastError } from '../../common/errors.ts';
 import { CastReceiver } from '../../cast/receiver.ts';
-import type { ReceivedImage, Step, StepContext } from '../context.ts';
+import { noArgs, type ReceivedImage, type Step, type StepContext } from '../context.ts';
 import { AgentError, checkResult } from '../errors.ts';
 import { spawnTool, type RunningTool } from '../exec.ts';
 import { chooseStaging, freeBytes } from '../staging.ts';
@@ -67,14 +67,13 @@ export const receive: Step = {
   name: 'receive',
   destructive: false,
   abortable: true,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     mkdirSync(ctx.paths.staging, { recursive: true });
     const choice = chooseStaging(ctx.plan, freeBytes(ctx.paths.staging));
     if (choice.mode === 'direct' && ctx.plan.staging === 'tmpfs') ctx.log.warn('image will not fit in tmpfs', { reason: choice.reason });
     else ctx.log.info(`staging: ${choice.mode}`, { reason: choice.reason });
+    ctx.report({ detail: { staging: choice.mode, reason: choice.reason } });
     let tar: RunningTool | null = null;
     let sink: Writable;
     let path: string | undefined;

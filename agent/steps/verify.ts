@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import type { ReceivedImage, Step, StepContext } from '../context.ts';
+import { noArgs, type ReceivedImage, type Step, type StepContext } from '../context.ts';
 import { AgentError, checkResult } from '../errors.ts';
 
 // What can be checked depends on what the server knows. A prebuilt image comes with its
@@ -21,9 +21,7 @@ export const verify: Step = {
   name: 'verify',
   destructive: false,
   abortable: true,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     const image = ctx.state.image;
     if (!image) throw new AgentError('AGENT_VERIFY_FAILED', 'nothing was received to verify', { step: 'verify', remedy: 'the plan must run receive before verify' });

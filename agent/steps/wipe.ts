@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Step } from '../context.ts';
+import { noArgs, type Step } from '../context.ts';
 import { AgentError, checkResult } from '../errors.ts';
 
 // Clears old signatures (partition tables, filesystems, RAID/LVM labels) when the plan
@@ -25,9 +25,7 @@ export const wipe: Step = {
   name: 'wipe',
   destructive: true,
   abortable: false,
-  prepare() {
-    return undefined;
-  },
+  prepare: noArgs,
   async run(ctx) {
     const disk = ctx.disk.device;
     if (!ctx.plan.disk.wipe) {

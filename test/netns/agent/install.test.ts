@@ -47,13 +47,13 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
   });
 
   /** Runs one install: server + sender in srv, the agent in node; returns its exit code and the server's events. */
-  async function install(name: string, plan: InstallPlan): Promise<{ code: number; stdout: string; events: Event[] }> {
+  async function install(name: string, plan: InstallPlan, next = 'reboot'): Promise<{ code: number; stdout: string; events: Event[] }> {
     const dir = join(work, name);
     execFileSync('mkdir', ['-p', dir]);
     writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan));
     const events = join(dir, 'events.jsonl');
     writeFileSync(events, '');
-    const server = lab.spawn('srv', [NODE, join(REPO, 'test/helpers/fake-bootserver.ts'), '--port', '8080', '--token', TOKEN, '--plan', join(dir, 'plan.json'), '--events', events], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = lab.spawn('srv', [NODE, join(REPO, 'test/helpers/fake-bootserver.ts'), '--port', '8080', '--token', TOKEN, '--plan', join(dir, 'plan.json'), '--events', events, '--next', next], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((r) => server.stdout!.once('data', r));
     const sender = lab.spawn('srv', [NODE, join(REPO, 'cli/main.ts'), 'send', '--file', image, '--interface', 'eth0', '--portbase', '9000', '--min-receivers', '1', '--max-wait', '60'], { stdio: 'ignore' });
     try {
@@ -90,8 +90,9 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
     const r = await install('tmpfs', plan);
     expect(r.code, r.stdout).toBe(0); // the server said reboot
     expect(r.events.every((e) => e.ok)).toBe(true);
-    expect(r.events[0]!.path).toBe('/api/v1/agent/inventory');
-    expect(r.events.map((e) => e.path)).toContain('/api/v1/agent/plan');
+    // the contract's order: plan, inventory, then the steps
+    expect(r.events.slice(0, 3).map((e) => e.path)).toEqual(['/api/v1/agent/plan', '/api/v1/agent/inventory', '/api/v1/agent/step']);
+    expect(r.events[1]!.body).toMatchObject({ cpus: expect.any(Number), memoryBytes: expect.any(Number), nics: [{ name: 'eth0', mac: expect.stringMatching(/^[0-9a-f:]{17}$/) }], agentVersion: 'source' });
     const done = finals(r.events);
     expect(done.map((s) => `${s.step}:${s.status}`)).toEqual(['wipe', 'partition', 'mkfs', 'receive', 'verify', 'extract', 'identity', 'bootloader', 'hooks', 'finish'].map((s) => `${s}:succeeded`));
     const receive = done.find((s) => s.step === 'receive')!;
@@ -119,5 +120,34 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
     expect(r.stdout).toMatch(/warn agent:receive image will not fit in tmpfs/);
     expect(readInstalled(disk, 'etc/fstab')).toMatch(/^UUID=\S+ \/ ext4 errors=remount-ro 0 1$/m);
     console.info(`install (direct) step times ms: ${done.map((s) => `${s.step}=${s.durationMs}`).join(' ')}`);
+  });
+});
+
+describe.skipIf(!loopDevicesAvailable())('agent failure handling', () => {
+  test('after a failure the node asks the server, runs the plan again on "retry", and powers off when told', async () => {
+    const lab = await Lab.create({ hosts: [{ role: 'srv', cidr: '10.79.2.1/24' }, { role: 'node', cidr: '10.79.2.2/24' }] });
+    const work = mkdtempSync(join(os.tmpdir(), 'rc-agent-retry-'));
+    const disk = LoopDisk.create(64);
+    try {
+      writeFileSync(join(work, 'plan.json'), JSON.stringify(testPlan(disk.device, { disk: { device: disk.device, wipe: true, layout: [{ name: 'root', role: 'root', size: '1GiB' }] }, bootloader: 'none' })));
+      const events = join(work, 'events.jsonl');
+      writeFileSync(events, '');
+      const server = lab.spawn('srv', [NODE, join(REPO, 'test/helpers/fake-bootserver.ts'), '--port', '8080', '--token', TOKEN, '--plan', join(work, 'plan.json'), '--events', events, '--next', 'wait,retry,poweroff'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((r) => server.stdout!.once('data', r));
+      const agent = await lab.exec('node', [NODE, join(REPO, 'agent/main.ts'), '--allow-host', '--cmdline', `rackcast.server=http://10.79.2.1:8080 rackcast.token=${TOKEN}`, '--target', join(work, 't'), '--staging', join(work, 's')], { timeoutMs: 60_000 });
+      expect(agent.code, agent.stdout + agent.stderr).toBe(10); // power off
+      const ev = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
+      const calls = ev.filter((e) => e.path !== '/api/v1/agent/log').map((e) => e.path.replace('/api/v1/agent/', ''));
+      expect(calls).toEqual(['plan', 'inventory', 'step', 'next', 'next', 'plan', 'step', 'next']);
+      const failed = ev.filter((e) => e.path === '/api/v1/agent/step').map((e) => e.body as StepReport);
+      expect(failed).toEqual([0, 1].map(() => expect.objectContaining({ step: 'plan', status: 'failed', error: expect.objectContaining({ code: 'AGENT_DISK_TOO_SMALL' }) })));
+      const logs = ev.filter((e) => e.path === '/api/v1/agent/log').flatMap((e) => (e.body as { lines: { msg: string }[] }).lines.map((l) => l.msg));
+      expect(logs.some((m) => m.includes('no disk was touched'))).toBe(true);
+      expect(logs.some((m) => m.includes('server says next=retry'))).toBe(true);
+    } finally {
+      disk.destroy();
+      await lab.destroy();
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });

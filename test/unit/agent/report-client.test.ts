@@ -12,6 +12,7 @@ interface Call {
   path: string;
   auth: string | undefined;
   body: unknown;
+  agent?: string | undefined;
 }
 
 let server: Server | null = null;
@@ -40,7 +41,7 @@ async function startServer(opts: { down?: number; answer?: (path: string, n: num
       res.writeHead(503).end('not yet');
       return;
     }
-    calls.push({ method: req.method!, path: req.url!, auth: req.headers.authorization, body: b });
+    calls.push({ method: req.method!, path: req.url!, auth: req.headers.authorization, body: b, ...(req.url === '/api/v1/agent/step' ? { agent: req.headers['user-agent'] } : {}) });
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.answer?.(req.url!, calls.length) ?? {}));
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
@@ -51,7 +52,7 @@ const fast = { initialMs: 10, maxMs: 40, jitter: 0.5 };
 
 test('step reports reach the server in order after an outage, without blocking the caller', async () => {
   const { url, calls } = await startServer({ down: 4 });
-  client = new ReportClient({ server: url, token: 'tok', log: silentLogger, backoff: fast });
+  client = new ReportClient({ server: url, token: 'tok', agentVersion: '0.1.0+abc', log: silentLogger, backoff: fast });
   const t0 = performance.now();
   client.reportStep({ step: 'wipe', status: 'running' });
   client.reportStep({ step: 'wipe', status: 'succeeded', durationMs: 5 });
@@ -63,7 +64,7 @@ test('step reports reach the server in order after an outage, without blocking t
     'POST /api/v1/agent/step wipe:succeeded',
     'POST /api/v1/agent/step partition:running',
   ]);
-  expect(calls.every((c) => c.auth === 'Bearer tok')).toBe(true);
+  expect(calls.every((c) => c.auth === 'Bearer tok' && c.agent === 'rackcast-agent/0.1.0+abc')).toBe(true);
 });
 
 test('log lines go out in batches about every second', async () => {
