@@ -61,7 +61,8 @@ async function main(argv: string[]): Promise<number> {
   let client: ReportClient | null = null;
   const sink = (r: LogRecord) => {
     process.stdout.write(formatRecord(r) + '\n');
-    client?.pushLog({ time: new Date(r.time).toISOString(), level: r.level, msg: formatRecord(r).slice(9) });
+    // LogLine carries time and level itself: the text starts at the scope.
+    client?.pushLog({ time: new Date(r.time).toISOString(), level: r.level, msg: formatRecord(r).split(' ').slice(2).join(' ') });
   };
   const log = createLogger(sink, 'agent', level);
   client = new ReportClient({ server: config.server, token: config.token, agentVersion: AGENT_VERSION, log: log.child('report') });

@@ -7,13 +7,13 @@ import { placePartitions } from './layout.ts';
 import { MountStack } from './mounts.ts';
 import { STEP_NAMES, type InstallPlan, type StepName, type StepReport } from './plan.ts';
 import { releaseInstall } from './release.ts';
-import { validatePlan } from './validate-plan.ts';
 import { STEPS } from './steps/index.ts';
+import { validatePlan } from './validate-plan.ts';
 
 // Runs a plan: validates it, finds the facts (disk, size, layout), lets every step
-// validate its part, checks the disk is not in use, and only then runs the steps in order, reporting each
-// as it starts and ends. A failure is reported with its facts and everything the
-// attempt mounted is released, so the server can order a retry.
+// validate its part, checks the disk is not in use, and only then runs the steps in
+// order, reporting each as it starts and ends. A failure is reported with its facts and
+// everything the attempt mounted is released, so the server can order a retry.
 
 /** 'running' reports with progress (bytes, rate) go out at most this often. */
 const PROGRESS_REPORT_MS = 5000;
@@ -91,17 +91,21 @@ export function createInstallState(deps: Pick<RunnerDeps, 'exec' | 'log'>): Inst
   return { mounts: new MountStack(deps.exec, deps.log.child('mount')), image: null, createdLinks: [] };
 }
 
-/** The context one step runs with: the facts, the shared state, a scoped log, a reporter. */
-export function stepContext(name: StepName, plan: InstallPlan, facts: InstallFacts, state: InstallState, deps: Omit<RunnerDeps, 'arch' | 'efi' | 'nic'>): StepContext {
+/**
+ * The context one step runs with: the facts, the shared state, a scoped log, a reporter.
+ * A step that is not abortable (half a partition table is worse than a whole one) gets a
+ * signal that never fires.
+ */
+export function stepContext(step: Step, plan: InstallPlan, facts: InstallFacts, state: InstallState, deps: Omit<RunnerDeps, 'arch' | 'efi' | 'nic'>): StepContext {
   return {
     ...facts,
     plan,
     exec: deps.exec,
-    signal: deps.signal,
+    signal: step.abortable ? deps.signal : new AbortController().signal,
     paths: deps.paths,
     state,
-    log: deps.log.child(name),
-    report: progressReporter(name, deps.reporter),
+    log: deps.log.child(step.name),
+    report: progressReporter(step.name, deps.reporter),
   };
 }
 
@@ -129,7 +133,7 @@ export async function runInstall(raw: unknown, deps: RunnerDeps): Promise<StepTi
   deps.log.info('install starts', { disk: facts.disk.device, sizeBytes: facts.disk.sizeBytes, steps: steps.map((s) => s.step.name) });
   try {
     for (const { step, args } of steps) {
-      const ctx = stepContext(step.name, plan, facts, state, deps);
+      const ctx = stepContext(step, plan, facts, state, deps);
       deps.reporter.reportStep({ step: step.name, status: 'running' });
       const t0 = performance.now();
       let outcome: StepOutcome | void;

@@ -21,7 +21,7 @@ export const STEPS: Record<StepName, Step> = {
   verify,
   extract,
   identity,
-  bootloader: bootloader as Step,
+  bootloader,
   hooks,
   finish,
 };

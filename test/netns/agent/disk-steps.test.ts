@@ -3,23 +3,12 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync }
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  createInstallState,
-  gatherFacts,
-  prepareSteps,
-  releaseInstall,
-  STEPS,
-  stepContext,
-  type InstallFacts,
-  type InstallPlan,
-  type InstallState,
-  type StepName,
-  type StepReport,
-} from '../../../agent/index.ts';
+import { createInstallState, gatherFacts, releaseInstall, type InstallFacts, type InstallPlan, type InstallState, type StepName, type StepReport } from '../../../agent/index.ts';
 import { createExec } from '../../../agent/exec.ts';
 import { kernelHasFs, testPlan } from '../../helpers/agent-plan.ts';
 import { collectingLogger } from '../../helpers/collect-log.ts';
 import { LoopDisk, loopDevicesAvailable } from '../../helpers/loop-disk.ts';
+import { runSteps, type StepDeps } from '../../helpers/run-steps.ts';
 
 // The install steps on a real block device (a loop device), without the network: the
 // staged image is put where receive would leave it. Real sfdisk, mkfs, GNU tar and
@@ -40,13 +29,10 @@ describe.skipIf(!loopDevicesAvailable())('install steps on a loop device', () =>
   const exec = createExec(logger.log);
   const reports: StepReport[] = [];
   const timings: Record<string, number> = {};
-  let deps: Parameters<typeof stepContext>[4];
+  let deps: StepDeps;
 
   async function runStep(name: StepName): Promise<void> {
-    const args = prepareSteps({ ...plan, steps: [name] }, facts)[0]!.args;
-    const t0 = performance.now();
-    await STEPS[name].run(stepContext(name, plan, facts, state, deps), args);
-    timings[name] = Math.round(performance.now() - t0);
+    Object.assign(timings, await runSteps([name], plan, facts, state, deps));
   }
 
   beforeAll(() => {

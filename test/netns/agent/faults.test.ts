@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { CommandFailedError, createInstallState, gatherFacts, releaseInstall, runInstall, STEPS, stepContext, type InstallState, type StepReport } from '../../../agent/index.ts';
+import { CommandFailedError, createInstallState, gatherFacts, releaseInstall, runInstall, type InstallState, type StepReport } from '../../../agent/index.ts';
 import { createExec } from '../../../agent/exec.ts';
 import { testPlan } from '../../helpers/agent-plan.ts';
 import { collectingLogger } from '../../helpers/collect-log.ts';
 import { LoopDisk, loopDevicesAvailable } from '../../helpers/loop-disk.ts';
+import { runSteps } from '../../helpers/run-steps.ts';
 
 // Failures on real block devices: refused before anything is written, or reported with
 // the step, the command, its exit code and the tail of its output.
@@ -84,14 +85,14 @@ describe.skipIf(!loopDevicesAvailable())('install faults', () => {
     states.push(state);
     const reports: StepReport[] = [];
     const d = deps(reports);
-    for (const name of ['wipe', 'partition', 'mkfs'] as const) await STEPS[name].run(stepContext(name, plan, facts, state, d), undefined);
+    await runSteps(['wipe', 'partition', 'mkfs'], plan, facts, state, d);
     // A real tar.zst of incompressible data, cut in the middle of a frame.
     writeFileSync(join(work, 'random'), randomBytes(1 << 20));
     const whole = execFileSync('tar', ['--create', '--zstd', '--file', '-', '--directory', work, 'random'], { maxBuffer: 8 << 20 });
     const staged = join(work, 'broken.tar.zst');
     writeFileSync(staged, whole.subarray(0, whole.length >> 1));
     state.image = { mode: 'tmpfs', reason: 'test', path: staged, bytes: whole.length >> 1, sha256: 'x', extracted: false };
-    const err = (await STEPS.extract.run(stepContext('extract', plan, facts, state, d), undefined).catch((e: unknown) => e)) as CommandFailedError;
+    const err = (await runSteps(['extract'], plan, facts, state, d).catch((e: unknown) => e)) as CommandFailedError;
     expect(err).toBeInstanceOf(CommandFailedError);
     expect(err.code).toBe('AGENT_EXTRACT_FAILED');
     expect(err.result.argv.slice(0, 5)).toEqual(['tar', '--extract', '--zstd', '--file', staged]);
@@ -112,12 +113,11 @@ describe.skipIf(!loopDevicesAvailable())('install faults', () => {
     const state = createInstallState({ exec, log: logger.log });
     states.push(state);
     const d = deps([]);
-    for (const name of ['wipe', 'partition', 'mkfs'] as const) await STEPS[name].run(stepContext(name, plan, facts, state, d), undefined);
+    await runSteps(['wipe', 'partition', 'mkfs'], plan, facts, state, d);
     execFileSync('cp', [image, join(work, 'staged.tar.zst')]);
     state.image = { mode: 'tmpfs', reason: 'test', path: join(work, 'staged.tar.zst'), bytes: 1, sha256: 'x', extracted: false };
-    await STEPS.extract.run(stepContext('extract', plan, facts, state, d), undefined);
-    const args = STEPS.bootloader.prepare(plan, facts);
-    const err = (await STEPS.bootloader.run(stepContext('bootloader', plan, facts, state, d), args).catch((e: unknown) => e)) as CommandFailedError;
+    await runSteps(['extract'], plan, facts, state, d);
+    const err = (await runSteps(['bootloader'], plan, facts, state, d).catch((e: unknown) => e)) as CommandFailedError;
     expect(err.code).toBe('AGENT_BOOTLOADER_FAILED');
     expect(err.details).toMatchObject({ step: 'bootloader', exitCode: 1, command: ['chroot', d.paths.target, 'grub-install', '--target=i386-pc', disk.device] });
     expect(err.result.outputTail).toContain('cannot find a GRUB drive');
