@@ -7,7 +7,7 @@
 // usage: node scripts/build-initrd.ts [--out DIR] [--zstd-level N] [--no-arm64] [--force]
 
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,7 +120,9 @@ function nodeBase(arch: Arch): string {
     run(['tar', '-xzf', tgz, '-C', dir, '--strip-components=2', 'package/bin/node']);
     original = join(dir, 'node');
   }
-  run([arch === 'x64' ? 'strip' : 'aarch64-linux-gnu-strip', '--strip-all', '-o', stripped, original]);
+  // Through a temporary name: a half-written file must not pass as the cached base.
+  run([arch === 'x64' ? 'strip' : 'aarch64-linux-gnu-strip', '--strip-all', '-o', `${stripped}.tmp`, original]);
+  renameSync(`${stripped}.tmp`, stripped);
   return stripped;
 }
 

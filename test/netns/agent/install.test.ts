@@ -47,15 +47,15 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
   });
 
   /** Runs one install: server + sender in srv, the agent in node; returns its exit code and the server's events. */
-  async function install(name: string, plan: InstallPlan, next = 'reboot'): Promise<{ code: number; stdout: string; events: Event[] }> {
+  async function install(name: string, plan: InstallPlan, opts: { next?: string; sender?: boolean } = {}): Promise<{ code: number; stdout: string; events: Event[] }> {
     const dir = join(work, name);
     execFileSync('mkdir', ['-p', dir]);
     writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan));
     const events = join(dir, 'events.jsonl');
     writeFileSync(events, '');
-    const server = lab.spawn('srv', [NODE, join(REPO, 'test/helpers/fake-bootserver.ts'), '--port', '8080', '--token', TOKEN, '--plan', join(dir, 'plan.json'), '--events', events, '--next', next], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = lab.spawn('srv', [NODE, join(REPO, 'test/helpers/fake-bootserver.ts'), '--port', '8080', '--token', TOKEN, '--plan', join(dir, 'plan.json'), '--events', events, '--next', opts.next ?? 'reboot'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((r) => server.stdout!.once('data', r));
-    const sender = lab.spawn('srv', [NODE, join(REPO, 'cli/main.ts'), 'send', '--file', image, '--interface', 'eth0', '--portbase', '9000', '--min-receivers', '1', '--max-wait', '60'], { stdio: 'ignore' });
+    const sender = opts.sender === false ? null : lab.spawn('srv', [NODE, join(REPO, 'cli/main.ts'), 'send', '--file', image, '--interface', 'eth0', '--portbase', '9000', '--min-receivers', '1', '--max-wait', '60'], { stdio: 'ignore' });
     try {
       const agent = await lab.exec(
         'node',
@@ -66,7 +66,7 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
       return { code: agent.code, stdout: agent.stdout + agent.stderr, events: ev };
     } finally {
       server.kill('SIGKILL');
-      sender.kill('SIGKILL');
+      sender?.kill('SIGKILL');
     }
   }
 
@@ -120,6 +120,21 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
     expect(r.stdout).toMatch(/warn agent:receive image will not fit in tmpfs/);
     expect(readInstalled(disk, 'etc/fstab')).toMatch(/^UUID=\S+ \/ ext4 errors=remount-ro 0 1$/m);
     console.info(`install (direct) step times ms: ${done.map((s) => `${s.step}=${s.durationMs}`).join(' ')}`);
+  });
+
+  test('no sender: receive fails with the cast start timeout, and the node waits for the server', async () => {
+    disk = LoopDisk.create(128);
+    const plan = testPlan(disk.device, {
+      bootloader: 'none',
+      disk: { device: disk.device, wipe: true, layout: [{ name: 'root', role: 'root', size: 'rest', fs: 'ext4', mount: '/' }] },
+      session: { portbase: 9000, startTimeoutSec: 2, receiveTimeoutSec: 5 },
+    });
+    const r = await install('nosender', plan, { next: 'poweroff', sender: false });
+    expect(r.code, r.stdout).toBe(10);
+    const failed = finals(r.events).at(-1)!;
+    expect(failed).toMatchObject({ step: 'receive', status: 'failed', error: { code: 'AGENT_RECEIVE_FAILED', message: expect.stringContaining('did not start within 2 s'), remedy: expect.stringContaining('no sender answered') } });
+    expect(r.events.at(-1)!.path).toMatch(/next|log/);
+    expect(r.events.some((e) => e.path === '/api/v1/agent/next')).toBe(true);
   });
 });
 
