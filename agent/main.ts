@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, runAgent } from './agent.ts';
 import { parseAgentConfig } from './cmdline.ts';
 import { AgentError } from './errors.ts';
 import { createExec } from './exec.ts';
+import { INITRD_MARKER } from './initrd-paths.ts';
 import { bringUpNic } from './network.ts';
 import { ReportClient } from './report-client.ts';
 import { runSelfTest } from './self-test.ts';
@@ -14,10 +15,7 @@ import { AGENT_VERSION } from './version.ts';
 // Entry point of the installer agent (the single executable in the initrd). /init runs
 // it and acts on its exit status: reboot, power off, or (with rackcast.debug) a shell.
 
-export const EXIT_CODES = { reboot: 0, poweroff: 10, error: 1, usage: 2 } as const;
-
-/** Written by the initrd build: without it the agent refuses to touch disks unless --allow-host. */
-export const INITRD_MARKER = '/etc/rackcast/initrd';
+const EXIT_CODES = { reboot: 0, poweroff: 10, error: 1, usage: 2 } as const;
 
 const HELP = `usage: agent [options]          (in the initrd, /init runs it without options)
   --self-test           check this binary and the tools next to it, print JSON, exit 0/1
@@ -51,7 +49,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (v['self-test']) return selfTest();
-  if (!existsSync(INITRD_MARKER) && !v['allow-host']) {
+  const inInitrd = existsSync(INITRD_MARKER);
+  if (!inInitrd && !v['allow-host']) {
     throw new AgentError('AGENT_NOT_IN_INITRD', 'this is not the rackcast initrd: refusing to partition disks here', {
       remedy: 'pass --allow-host to run on this machine anyway (tests), with a plan that names a scratch disk',
     });
@@ -78,7 +77,8 @@ async function main(argv: string[]): Promise<number> {
     paths: { target: v.target ?? '/mnt/target', staging: v.staging ?? '/tmp/rackcast', dev: '/dev', efivars: '/sys/firmware/efi/efivars' },
     signal: ac.signal,
     version: AGENT_VERSION,
-    efi: existsSync('/sys/firmware/efi/efivars'),
+    // Outside the initrd (tests) the machine's own NVRAM is never touched.
+    efi: inInitrd && existsSync('/sys/firmware/efi/efivars'),
     limits: {
       ...DEFAULT_LIMITS,
       maxAttempts: intOption('max-attempts', v['max-attempts'], 1, 1000) ?? DEFAULT_LIMITS.maxAttempts,

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import { AgentError, checkResult } from './errors.ts';
 import type { Exec } from './exec.ts';
+import { UDHCPC_SCRIPT } from './initrd-paths.ts';
 import { listNics } from './inventory.ts';
 
 // Brings up the NIC the node booted from (BOOTIF) with DHCP from busybox udhcpc, whose
@@ -12,7 +13,6 @@ import { listNics } from './inventory.ts';
 
 /** NIC drivers load in /init; the boot NIC may show up a moment later. */
 const NIC_WAIT_MS = 15_000;
-export const UDHCPC_SCRIPT = '/etc/rackcast/udhcpc.script';
 
 export interface Nic {
   name: string;

@@ -13,6 +13,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { INITRD_MARKER, MODULES_ALWAYS, UDHCPC_SCRIPT } from '../agent/initrd-paths.ts';
 import { HOST_TOOLS } from '../agent/tools.ts';
 import { copyModules, copyWithLibs, installBusybox, makeSkeleton, packCpioZstd, readList, run, treeBytes, which, writeFile } from './lib/rootfs.ts';
 
@@ -185,9 +186,9 @@ function assembleInitrd(root: string, agentExe: string, k: { version: string; di
   copyFileSync('/usr/lib/EXTLINUX/gptmbr.bin', join(root, 'usr/lib/EXTLINUX/gptmbr.bin'));
   copyModules(root, k.dir, k.version, readList(join(REPO, 'initrd/modules.txt')));
   writeFile(root, '/init', readFileSync(join(REPO, 'initrd/init.sh'), 'utf8'), 0o755);
-  writeFile(root, '/etc/rackcast/udhcpc.script', readFileSync(join(REPO, 'initrd/udhcpc.script'), 'utf8'), 0o755);
-  writeFile(root, '/etc/rackcast/modules-always', readList(join(REPO, 'initrd/modules-always.txt')).join('\n') + '\n');
-  writeFile(root, '/etc/rackcast/initrd', `${version}\n`);
+  writeFile(root, UDHCPC_SCRIPT, readFileSync(join(REPO, 'initrd/udhcpc.script'), 'utf8'), 0o755);
+  writeFile(root, MODULES_ALWAYS, readList(join(REPO, 'initrd/modules-always.txt')).join('\n') + '\n');
+  writeFile(root, INITRD_MARKER, `${version}\n`);
   writeFile(root, '/etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
   writeFile(root, '/etc/group', 'root:x:0:\n');
   writeFile(root, '/etc/nsswitch.conf', 'hosts: files dns\n');
@@ -213,7 +214,7 @@ async function main(): Promise<void> {
   const initrd = join(OUT, 'initrd.img');
   const initrdKey = [
     sha256(readFileSync(exes.x64!)),
-    hashFiles([...filesUnder('initrd', /./), 'scripts/build-initrd.ts', 'scripts/lib/rootfs.ts', 'agent/tools.ts']),
+    hashFiles([...filesUnder('initrd', /./), 'scripts/build-initrd.ts', 'scripts/lib/rootfs.ts', 'agent/tools.ts', 'agent/initrd-paths.ts']),
     k.version,
     String(ZSTD_LEVEL),
     hostToolVersions(),
