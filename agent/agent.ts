@@ -60,18 +60,21 @@ function summary(timings: StepTiming[]): string {
   return timings.map((t) => `${t.step}=${(t.durationMs / 1000).toFixed(1)}s`).join(' ');
 }
 
-/** What the node does when the agent is done. */
-export type FinalAction = Exclude<NextAction, 'wait' | 'retry'>;
+/** What the node does when the agent is done, and whether the last attempt failed. */
+export interface Outcome {
+  action: Exclude<NextAction, 'wait' | 'retry'>;
+  failed: boolean;
+}
 
 /** Runs until the server's final word; returns what the node should do now. */
-export async function runAgent(deps: AgentDeps): Promise<FinalAction> {
+export async function runAgent(deps: AgentDeps): Promise<Outcome> {
   const { log, client } = deps;
   log.info('rackcast agent starts', { version: deps.version, mode: deps.config.mode, server: deps.config.server, bootif: deps.config.bootif });
   const nic = await network(deps);
-  if (!nic) return 'poweroff';
+  if (!nic) return { action: 'poweroff', failed: true };
   if (deps.config.mode === 'inventory') {
     await client.sendInventory(collectInventory(deps.version));
-    return 'poweroff';
+    return { action: 'poweroff', failed: false };
   }
   for (let attempt = 1; attempt <= deps.limits.maxAttempts && !deps.signal.aborted; attempt++) {
     let raw: unknown;
@@ -79,21 +82,23 @@ export async function runAgent(deps: AgentDeps): Promise<FinalAction> {
       raw = await client.getPlan(deps.limits.planWaitMs, deps.signal);
     } catch (err) {
       log.error('no install plan from the server', { error: (err as Error).message });
-      return 'poweroff';
+      return { action: 'poweroff', failed: true };
     }
     // The contract's order: plan (the node is now installing), then the inventory.
     if (attempt === 1) await client.sendInventory(collectInventory(deps.version));
     const t0 = performance.now();
+    let failed = false;
     try {
       const timings = await runInstall(raw, { log, exec: deps.exec, paths: deps.paths, reporter: client, signal: deps.signal, arch: process.arch, efi: deps.efi, nic });
       log.info('install finished', { attempt, totalMs: Math.round(performance.now() - t0), steps: summary(timings) });
     } catch (err) {
+      failed = true;
       log.error('install failed; waiting for the server (retry or power off)', { attempt, error: (err as Error).message });
     }
     const action = await client.waitForNext(deps.limits.nextWaitMs, deps.signal);
     log.info('server says', { next: action });
-    if (action !== 'retry' && action !== 'wait') return action;
+    if (action !== 'retry' && action !== 'wait') return { action, failed };
   }
   log.error('too many install attempts; powering off', { maxAttempts: deps.limits.maxAttempts });
-  return 'poweroff';
+  return { action: 'poweroff', failed: true };
 }

@@ -15,7 +15,8 @@ import { AGENT_VERSION } from './version.ts';
 // Entry point of the installer agent (the single executable in the initrd). /init runs
 // it and acts on its exit status: reboot, power off, or (with rackcast.debug) a shell.
 
-const EXIT_CODES = { reboot: 0, poweroff: 10, error: 1, usage: 2 } as const;
+/** /init acts on these: reboot, power off, power off after a failure (a shell first with rackcast.debug). */
+const EXIT_CODES = { reboot: 0, poweroff: 10, failed: 11, error: 1, usage: 2 } as const;
 
 const HELP = `usage: agent [options]          (in the initrd, /init runs it without options)
   --self-test           check this binary and the tools next to it, print JSON, exit 0/1
@@ -25,7 +26,7 @@ const HELP = `usage: agent [options]          (in the initrd, /init runs it with
   --staging DIR         tmpfs directory for the received image (default /tmp/rackcast)
   --max-attempts N      install attempts the server may order (default ${DEFAULT_LIMITS.maxAttempts})
   --next-wait S         seconds to wait for the server's next action (default one day)
-exit status: 0 reboot, 10 power off, 1 error, 2 usage`;
+exit status: 0 reboot, 10 power off, 11 power off after a failed install, 1 error, 2 usage`;
 
 async function selfTest(): Promise<number> {
   const r = await runSelfTest({ requireSea: true, checkTools: true });
@@ -69,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
   const exec = createExec(log.child('exec'));
   const nextWait = intOption('next-wait', v['next-wait'], 1, 10 * 86400);
-  const action = await runAgent({
+  const outcome = await runAgent({
     config,
     log,
     client,
@@ -86,10 +87,11 @@ async function main(argv: string[]): Promise<number> {
     },
     bringUpNic: (mac) => bringUpNic(mac, exec, log.child('net')),
   });
-  log.info(`next: ${action}`);
+  log.info(`next: ${outcome.action}`);
   await client.drain(10_000);
   client.close();
-  return EXIT_CODES[action];
+  if (outcome.action === 'reboot') return EXIT_CODES.reboot;
+  return outcome.failed ? EXIT_CODES.failed : EXIT_CODES.poweroff;
 }
 
 main(process.argv.slice(2)).then(

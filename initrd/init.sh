@@ -1,7 +1,8 @@
 #!/bin/sh
 # /init of the rackcast installer initrd (busybox ash). Mounts the kernel filesystems,
 # loads drivers for the hardware present (no udev: modalias coldplug), then runs the
-# agent and acts on its exit status: 0 reboot, 10 power off, 1 crash (restarted).
+# agent and acts on its exit status: 0 reboot, 10 power off, 11 power off after a failed
+# install (with rackcast.debug: a shell first), 1 crash (restarted twice).
 export PATH=/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -47,4 +48,6 @@ if grep -qE 'rackcast.debug(=1)?( |$)' /proc/cmdline; then
   echo "rackcast: agent exited $rc; debug shell (exit to power off)"
   setsid sh -c 'exec sh </dev/console >/dev/console 2>&1'
 fi
+echo "rackcast: powering off (agent exit status $rc)"
+sync
 poweroff -f

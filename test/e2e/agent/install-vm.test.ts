@@ -71,7 +71,8 @@ test('a VM installs itself over the network and its disk boots with BIOS and UEF
   const installS = (performance.now() - t0) / 1000;
   const events = readFileSync(join(work, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { path: string; body: StepReport });
   const done = events.filter((e) => e.path === '/api/v1/agent/step' && e.body.status !== 'running').map((e) => e.body);
-  expect(done.map((s) => `${s.step}:${s.status}`)).toEqual(['wipe', 'partition', 'mkfs', 'receive', 'verify', 'extract', 'identity', 'bootloader', 'hooks', 'finish'].map((s) => `${s}:succeeded`));
+  const failures = JSON.stringify(done.filter((s) => s.status === 'failed'), null, 1);
+  expect(done.map((s) => `${s.step}:${s.status}`), failures).toEqual(['wipe', 'partition', 'mkfs', 'receive', 'verify', 'extract', 'identity', 'bootloader', 'hooks', 'finish'].map((s) => `${s}:succeeded`));
   expect(done.find((s) => s.step === 'bootloader')!.detail).toMatchObject({ targets: ['i386-pc', 'x86_64-efi (removable)'] });
   expect(done.find((s) => s.step === 'receive')!.detail).toMatchObject({ staging: 'tmpfs', sha256 });
   expect(done.find((s) => s.step === 'verify')!.detail).toMatchObject({ checked: ['size', 'sha256', 'zstd-frames'] });

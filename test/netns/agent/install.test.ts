@@ -130,7 +130,7 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
       session: { portbase: 9000, startTimeoutSec: 2, receiveTimeoutSec: 5 },
     });
     const r = await install('nosender', plan, { next: 'poweroff', sender: false });
-    expect(r.code, r.stdout).toBe(10);
+    expect(r.code, r.stdout).toBe(11); // power off after a failed install
     const failed = finals(r.events).at(-1)!;
     expect(failed).toMatchObject({ step: 'receive', status: 'failed', error: { code: 'AGENT_RECEIVE_FAILED', message: expect.stringContaining('did not start within 2 s'), remedy: expect.stringContaining('no sender answered') } });
     expect(r.events.at(-1)!.path).toMatch(/next|log/);
@@ -150,7 +150,7 @@ describe.skipIf(!loopDevicesAvailable())('agent failure handling', () => {
       const server = lab.spawn('srv', [NODE, join(REPO, 'test/helpers/fake-bootserver.ts'), '--port', '8080', '--token', TOKEN, '--plan', join(work, 'plan.json'), '--events', events, '--next', 'wait,retry,poweroff'], { stdio: ['ignore', 'pipe', 'inherit'] });
       await new Promise((r) => server.stdout!.once('data', r));
       const agent = await lab.exec('node', [NODE, join(REPO, 'agent/main.ts'), '--allow-host', '--cmdline', `rackcast.server=http://10.79.2.1:8080 rackcast.token=${TOKEN}`, '--target', join(work, 't'), '--staging', join(work, 's')], { timeoutMs: 60_000 });
-      expect(agent.code, agent.stdout + agent.stderr).toBe(10); // power off
+      expect(agent.code, agent.stdout + agent.stderr).toBe(11); // power off after a failed install
       const ev = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
       const calls = ev.filter((e) => e.path !== '/api/v1/agent/log').map((e) => e.path.replace('/api/v1/agent/', ''));
       expect(calls).toEqual(['plan', 'inventory', 'step', 'next', 'next', 'plan', 'step', 'next']);
