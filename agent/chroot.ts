@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepContext } from './context.ts';
+import type { ExecOptions, ExecResult } from './exec.ts';
 
 // Tools that run inside the installed image (grub-install, hooks) need the kernel's API
 // filesystems there: without /dev grub-install cannot find the disk (agent-notes pitfall 3).
@@ -18,7 +19,14 @@ export async function bindApiFilesystems(ctx: StepContext, step: string): Promis
   }
 }
 
-/** argv that runs `argv` with the target as its root. */
-export function inTarget(ctx: StepContext, argv: string[]): string[] {
-  return ['chroot', ctx.paths.target, ...argv];
+/**
+ * Runs a command with the target as its root and the image's usual PATH: the initrd's
+ * PATH is /usr/bin only, and a distribution keeps grub-install in /usr/sbin.
+ */
+export function execInTarget(ctx: StepContext, argv: string[], opts: ExecOptions = {}, env: Record<string, string> = {}): Promise<ExecResult> {
+  return ctx.exec(['chroot', ctx.paths.target, ...argv], {
+    signal: ctx.signal,
+    ...opts,
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', ...env },
+  });
 }

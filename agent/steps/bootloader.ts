@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { InstallFacts, Step, StepContext } from '../context.ts';
-import { bindApiFilesystems, inTarget } from '../chroot.ts';
+import { bindApiFilesystems, execInTarget } from '../chroot.ts';
 import { filesystemUuid } from '../disk.ts';
 import { AgentError, checkResult, PlanError } from '../errors.ts';
 import type { InstallPlan } from '../plan.ts';
@@ -58,7 +58,7 @@ async function grub(ctx: StepContext, args: GrubArgs): Promise<Record<string, un
   }
   await bindApiFilesystems(ctx, 'bootloader');
   await linkByUuid(ctx);
-  const run = async (argv: string[]) => checkResult(await ctx.exec(inTarget(ctx, argv), { signal: ctx.signal }), 'AGENT_BOOTLOADER_FAILED', 'bootloader', GRUB_REMEDY);
+  const run = async (argv: string[]) => checkResult(await execInTarget(ctx, argv), 'AGENT_BOOTLOADER_FAILED', 'bootloader', GRUB_REMEDY);
   const targets: string[] = [];
   if (args.bios) {
     await run(['grub-install', '--target=i386-pc', ctx.disk.device]);

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { noArgs, type Step, type StepContext } from '../context.ts';
-import { bindApiFilesystems, inTarget } from '../chroot.ts';
+import { bindApiFilesystems, execInTarget } from '../chroot.ts';
 import { checkResult } from '../errors.ts';
 
 // Post-install commands, in the image chroot with /dev /proc /sys bound: first the
@@ -31,15 +31,13 @@ export const hooks: Step = {
     if (commands.length === 0) return { detail: { ran: [] } };
     await bindApiFilesystems(ctx, 'hooks');
     const env = {
-      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      HOME: '/root',
       RACKCAST_HOSTNAME: ctx.plan.node.hostname,
       RACKCAST_MAC: ctx.plan.node.mac,
       RACKCAST_DISK: ctx.disk.device,
       RACKCAST_IMAGE: ctx.plan.image.name,
     };
     for (const argv of commands) {
-      const r = await ctx.exec(inTarget(ctx, argv), { env, signal: ctx.signal, timeoutMs: HOOK_TIMEOUT_MS });
+      const r = await execInTarget(ctx, argv, { timeoutMs: HOOK_TIMEOUT_MS }, env);
       checkResult(r, 'AGENT_HOOK_FAILED', 'hooks', `fix the hook ${argv.at(-1)} (it ran in the image chroot)`);
       ctx.log.info('hook ran', { hook: argv.at(-1), ms: r.durationMs });
     }
