@@ -17,6 +17,12 @@ import { validatePlan } from './validate-plan.ts';
 
 /** 'running' reports with progress (bytes, rate) go out at most this often. */
 const PROGRESS_REPORT_MS = 5000;
+/**
+ * A long step without progress (extract, grub-mkconfig) repeats its 'running' report about
+ * this often, jittered by ±25 % so a rack does not report in lock-step: the server sees
+ * the node alive.
+ */
+const HEARTBEAT_MS = 30_000;
 
 export interface Reporter {
   reportStep(report: StepReport): void;
@@ -136,6 +142,10 @@ export async function runInstall(raw: unknown, deps: RunnerDeps): Promise<StepTi
       const ctx = stepContext(step, plan, facts, state, deps);
       deps.reporter.reportStep({ step: step.name, status: 'running' });
       const t0 = performance.now();
+      const heartbeat = setInterval(
+        () => deps.reporter.reportStep({ step: step.name, status: 'running', durationMs: Math.round(performance.now() - t0) }),
+        HEARTBEAT_MS * (0.75 + Math.random() / 2),
+      );
       let outcome: StepOutcome | void;
       try {
         outcome = await step.run(ctx, args);
@@ -146,6 +156,8 @@ export async function runInstall(raw: unknown, deps: RunnerDeps): Promise<StepTi
         if (error.outputTail) deps.log.error('last output', { outputTail: error.outputTail });
         deps.reporter.reportStep({ step: step.name, status: 'failed', durationMs, error });
         throw err;
+      } finally {
+        clearInterval(heartbeat);
       }
       const durationMs = Math.round(performance.now() - t0);
       const timing: StepTiming = { step: step.name, durationMs, ...(outcome?.bytes === undefined ? {} : { bytes: outcome.bytes }), ...(outcome?.rateBytesPerSec === undefined ? {} : { rateBytesPerSec: outcome.rateBytesPerSec }) };

@@ -8,7 +8,8 @@ export interface QemuRun {
   output: () => string;
   /** Resolves with the output once `marker` appeared; rejects on exit or timeout. */
   waitFor(marker: string | RegExp, timeoutMs: number): Promise<string>;
-  stop(): void;
+  /** Kills QEMU if it still runs; resolves once it is gone (and its disk lock with it). */
+  stop(): Promise<void>;
 }
 
 /** `prefix` runs QEMU through another command, e.g. `ip netns exec NS` (which execs it: same PID). */
@@ -47,7 +48,10 @@ export function startQemu(args: string[], prefix: string[] = []): QemuRun {
       });
     },
     stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      return gone;
     },
   };
 }

@@ -16,7 +16,9 @@ beforeAll(() => {
   execFileSync(process.execPath, [join(REPO, 'scripts/build-initrd.ts')], { stdio: 'inherit' });
 });
 
-afterAll(() => vm?.stop());
+afterAll(async () => {
+  await vm?.stop();
+});
 
 test('the initrd boots to the agent, whose self-test passes', async () => {
   const t0 = performance.now();

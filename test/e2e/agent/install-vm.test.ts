@@ -32,8 +32,8 @@ beforeAll(async () => {
   lab = await TapLab.create('10.79.1.1/24');
 });
 
-afterAll(() => {
-  vm?.stop();
+afterAll(async () => {
+  await vm?.stop();
   lab?.destroy();
   if (work) rmSync(work, { recursive: true, force: true });
 });
@@ -77,7 +77,7 @@ test('a VM installs itself over the network and its disk boots with BIOS and UEF
   expect(done.find((s) => s.step === 'receive')!.detail).toMatchObject({ staging: 'tmpfs', sha256 });
   expect(done.find((s) => s.step === 'verify')!.detail).toMatchObject({ checked: ['size', 'sha256', 'zstd-frames'] });
   console.info(`VM install: ${installS.toFixed(1)} s wall; steps ms: ${done.map((s) => `${s.step}=${s.durationMs}`).join(' ')}`);
-  vm.stop();
+  await vm.stop();
 
   for (const [fw, extra] of [['bios', []], ['uefi', ['-bios', '/usr/share/ovmf/OVMF.fd']]] as const) {
     const t1 = performance.now();
@@ -88,6 +88,6 @@ test('a VM installs itself over the network and its disk boots with BIOS and UEF
     expect(line).toMatch(/root=\/dev\/vda4/);
     expect(line).toMatch(/cmdline=\S*BOOT_IMAGE=\S+ root=UUID=[0-9a-f-]{36} /);
     console.info(`${fw} boot of the installed disk: ${((performance.now() - t1) / 1000).toFixed(1)} s`);
-    vm.stop();
+    await vm.stop();
   }
 });
