@@ -1,0 +1,104 @@
+import type { Logger } from '../common/log.ts';
+import { backoffDelay, DEFAULT_BACKOFF, sleep } from './backoff.ts';
+import type { AgentConfig } from './cmdline.ts';
+import type { AgentPaths } from './context.ts';
+import type { Exec } from './exec.ts';
+import { collectInventory } from './inventory.ts';
+import type { Nic } from './network.ts';
+import type { NextAction } from './plan.ts';
+import type { ReportClient } from './report-client.ts';
+import { runInstall, type StepTiming } from './runner.ts';
+
+// The agent's life on a node: network, inventory, then install attempts until one
+// succeeds or the server says stop. After a failure (or the finish step) the node
+// asks the server what to do instead of rebooting on its own.
+
+export interface AgentLimits {
+  /** Install attempts the server may order with `retry`. */
+  maxAttempts: number;
+  /** How long to wait for the server to hand out a plan. */
+  planWaitMs: number;
+  /** How long to wait for a `next` answer other than `wait`. */
+  nextWaitMs: number;
+  /** Tries to bring up the boot NIC before giving up (no server to ask without it). */
+  networkAttempts: number;
+}
+
+export const DEFAULT_LIMITS: AgentLimits = {
+  maxAttempts: 10,
+  planWaitMs: 60 * 60_000,
+  nextWaitMs: 24 * 60 * 60_000,
+  networkAttempts: 5,
+};
+
+export interface AgentDeps {
+  config: AgentConfig;
+  log: Logger;
+  client: ReportClient;
+  exec: Exec;
+  paths: AgentPaths;
+  signal: AbortSignal;
+  version: string;
+  efi: boolean;
+  limits: AgentLimits;
+  bringUpNic: (mac: string | undefined) => Promise<Nic>;
+}
+
+async function network(deps: AgentDeps): Promise<Nic | null> {
+  for (let attempt = 0; attempt < deps.limits.networkAttempts; attempt++) {
+    try {
+      return await deps.bringUpNic(deps.config.bootif);
+    } catch (err) {
+      deps.log.error('boot NIC not up', { error: (err as Error).message, attempt: attempt + 1 });
+      await sleep(backoffDelay(attempt + 2, DEFAULT_BACKOFF), deps.signal);
+    }
+  }
+  return null;
+}
+
+function summary(timings: StepTiming[]): string {
+  return timings.map((t) => `${t.step}=${(t.durationMs / 1000).toFixed(1)}s`).join(' ');
+}
+
+/** What the node does when the agent is done, and whether the last attempt failed. */
+export interface Outcome {
+  action: Exclude<NextAction, 'wait' | 'retry'>;
+  failed: boolean;
+}
+
+/** Runs until the server's final word; returns what the node should do now. */
+export async function runAgent(deps: AgentDeps): Promise<Outcome> {
+  const { log, client } = deps;
+  log.info('rackcast agent starts', { version: deps.version, mode: deps.config.mode, server: deps.config.server, bootif: deps.config.bootif });
+  const nic = await network(deps);
+  if (!nic) return { action: 'poweroff', failed: true };
+  if (deps.config.mode === 'inventory') {
+    await client.sendInventory(collectInventory(deps.version));
+    return { action: 'poweroff', failed: false };
+  }
+  for (let attempt = 1; attempt <= deps.limits.maxAttempts && !deps.signal.aborted; attempt++) {
+    let raw: unknown;
+    try {
+      raw = await client.getPlan(deps.limits.planWaitMs, deps.signal);
+    } catch (err) {
+      log.error('no install plan from the server', { error: (err as Error).message });
+      return { action: 'poweroff', failed: true };
+    }
+    // The contract's order: plan (the node is now installing), then the inventory.
+    if (attempt === 1) await client.sendInventory(collectInventory(deps.version));
+    const t0 = performance.now();
+    let failed = false;
+    try {
+      const timings = await runInstall(raw, { log, exec: deps.exec, paths: deps.paths, reporter: client, signal: deps.signal, arch: process.arch, efi: deps.efi, nic });
+      log.info('install finished', { attempt, totalMs: Math.round(performance.now() - t0), steps: summary(timings) });
+    } catch (err) {
+      failed = true;
+      log.error('install failed; waiting for the server (retry or power off)', { attempt, error: (err as Error).message });
+    }
+    const action = await client.waitForNext(deps.limits.nextWaitMs, deps.signal);
+    log.info('server says', { next: action });
+    if (action !== 'retry' && action !== 'wait') return { action, failed };
+  }
+  log.error('too many install attempts; powering off', { maxAttempts: deps.limits.maxAttempts });
+  return { action: 'poweroff', failed: true };
+}
