@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RackcastError } from '../../common/errors.ts';
-import { CastReceiver } from '../../cast/receiver.ts';
+import { CastReceiver } from '../../cast/index.ts';
 import { noArgs, type ReceivedImage, type Step, type StepContext } from '../context.ts';
 import { AgentError, checkResult } from '../errors.ts';
 import { spawnTool, type RunningTool } from '../exec.ts';
