@@ -24,9 +24,13 @@ export interface Fec {
 }
 
 const OFF_STRIPES = 2;
-const OFF_SLICE = 4;
-const OFF_BLOCK = 8;
-const OFF_BYTES = 12;
+/** Field offsets, exported for the receiver's allocation-free DATA path. */
+export const DATA_OFF_SLICE = 4;
+export const DATA_OFF_BLOCK = 8;
+export const DATA_OFF_BYTES = 12;
+const OFF_SLICE = DATA_OFF_SLICE;
+const OFF_BLOCK = DATA_OFF_BLOCK;
+const OFF_BYTES = DATA_OFF_BYTES;
 
 /** Writes a DATA header in place (the sender lays slices out as header+payload runs). */
 export function writeDataHeader(buf: Uint8Array, off: number, slice: number, block: number, sliceBytes: number): void {
