@@ -79,12 +79,12 @@ function client(v: { config?: string | undefined; server?: string | undefined; t
   const fromConfig = () => (cfg ??= loadConfig(v.config ?? DEFAULT_CONFIG_FILE, { interfaceAddress: () => '127.0.0.1' }));
   const base =
     v.server ??
-    process.env.RACKCAST_SERVER ??
+    (process.env.RACKCAST_SERVER || undefined) ??
     (() => {
       const s = fromConfig().server;
       return `http://${s.httpBind === '0.0.0.0' ? '127.0.0.1' : s.httpBind}:${s.httpPort}`;
     })();
-  let token = v.token ?? process.env.RACKCAST_ADMIN_TOKEN;
+  let token = v.token ?? (process.env.RACKCAST_ADMIN_TOKEN || undefined);
   if (token === undefined && (v.config !== undefined || v.server === undefined)) {
     try {
       token = readFileSync(fromConfig().server.adminTokenFile, 'utf8').trim();

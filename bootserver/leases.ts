@@ -134,10 +134,13 @@ export class LeaseStore {
     return true;
   }
 
-  /** An OFFER this client turned down (it chose another server): free the hold. */
+  /** An OFFER this client turned down (it chose another server): the address was never used. */
   forgetOffer(mac: string): void {
     const l = this.leaseOf(mac);
-    if (l?.state === 'offered') this.put({ ...l, expires: this.now() });
+    if (l?.state !== 'offered') return;
+    this.byIp.delete(l.ip);
+    this.byMac.delete(mac);
+    this.db.prepare('DELETE FROM leases WHERE ip = ?').run(l.ip);
   }
 
   private inRange(ip: string, s: SubnetConfig): boolean {

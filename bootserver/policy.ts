@@ -1,4 +1,4 @@
-import type { BootConfig, LocalBootMethod, NodeConfig } from './config.ts';
+import type { BootConfig, LocalBootMethod, NodeConfig, Reservation } from './config.ts';
 import type { BootClient } from './firmware.ts';
 import type { NodeStore } from './state.ts';
 
@@ -28,16 +28,21 @@ export class StatePolicy implements BootPolicy {
   private readonly nodes: NodeStore;
   private readonly unknownNodes: BootConfig['dhcp']['unknownNodes'];
   private readonly configured: Map<string, NodeConfig>;
+  private readonly reserved: Map<string, Reservation>;
 
   constructor(nodes: NodeStore, cfg: Pick<BootConfig, 'dhcp' | 'nodes'>) {
     this.nodes = nodes;
     this.unknownNodes = cfg.dhcp.unknownNodes;
     this.configured = new Map(cfg.nodes.map((n) => [n.mac, n]));
+    this.reserved = new Map(cfg.dhcp.reservations.map((r) => [r.mac, r]));
   }
 
   admit(client: BootClient): Admission | null {
     const conf = this.configured.get(client.mac);
     if (conf) return { hostname: conf.hostname };
+    // A reservation (a BMC, a switch) is a machine the admin named: served, never installed.
+    const res = this.reserved.get(client.mac);
+    if (res) return res.hostname ? { hostname: res.hostname } : {};
     if (this.nodes.get(client.mac)) return {};
     if (this.unknownNodes === 'ignore') return null;
     // discover: a netbooting stranger is registered and will boot the inventory installer;

@@ -12,8 +12,12 @@ import { ApiError } from './errors.ts';
 //
 //   discovered -> install -> installing -> installed
 //                               |-> failed
-//   any phase  -> install   (reinstall: new token)
+//   any phase  -> install   (reinstall)
 //   any phase  -> localboot (admin: boot the disk, never install)
+//
+// The agent's token changes when a node enters install from a phase in which no agent of
+// it runs (discovered, installed, localboot): anything still using the old one is stale.
+// From failed or installing the token stays, so a waiting agent learns `retry` from /next.
 
 export type Clock = () => number;
 
@@ -25,6 +29,8 @@ const TRANSITIONS: Record<NodePhase, readonly NodePhase[]> = {
   failed: ['install', 'localboot'],
   localboot: ['install', 'localboot'],
 };
+
+const ROTATE_FROM: readonly NodePhase[] = ['discovered', 'installed', 'localboot'];
 
 export interface NodeRecord {
   mac: string;
@@ -168,7 +174,7 @@ export class NodeStore {
     return this.get(mac)!;
   }
 
-  /** Moves a node to `phase`; entering `install` issues a new token. Throws a 409 ApiError if the machine forbids it. */
+  /** Moves a node to `phase` (entering install may issue a new token, see above). Throws a 409 ApiError if the machine forbids it. */
   setPhase(mac: string, phase: NodePhase, reason: string, data?: Record<string, unknown>): NodeRecord {
     const cur = this.get(mac);
     if (!cur) throw new ApiError(404, 'BOOT_API_NO_NODE', `no node with MAC ${mac}`);
@@ -178,7 +184,7 @@ export class NodeStore {
         remedy: phase === 'installing' ? 'run `rackcast node reinstall` first' : 'check the node with `rackcast node show`',
       });
     }
-    if (phase === 'install') {
+    if (phase === 'install' && ROTATE_FROM.includes(cur.phase)) {
       this.db.prepare('UPDATE nodes SET phase = ?, token = ?, updated = ? WHERE mac = ?').run(phase, newToken(), this.now(), mac);
     } else {
       this.db.prepare('UPDATE nodes SET phase = ?, updated = ? WHERE mac = ?').run(phase, this.now(), mac);
