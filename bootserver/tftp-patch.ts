@@ -16,8 +16,9 @@ import { BootError } from './errors.ts';
 //    and calls the pending callback again (or a null one): the transfer stalls or dies with
 //    "cb is not a function". Any client that retransmits an ACK (iPXE under load, pxelinux,
 //    OVMF) triggers it. Fixed: such an ACK, and any ACK while the next window is still being
-//    filled, is ignored; a really lost block is resent by the retransmission timer, which
-//    also avoids the Sorcerer's Apprentice doubling of RFC 1350.
+//    filled, is ignored; a really lost block is resent by the retransmission timer. RFC 1123
+//    4.2.3.1 asks exactly that (never resend on a duplicate ACK): resending would let one
+//    early retransmission double every later block (the Sorcerer's Apprentice of RFC 1350).
 // 2. A datagram from another address or port (RFC 1350: wrong transfer ID) reached the
 //    transfer as if the client sent it, and one shorter than 2 bytes threw inside the socket
 //    handler and killed the process. Both are now dropped and counted.

@@ -179,7 +179,16 @@ export class Lab {
 
   /** Runs a command in a host namespace and collects its output. */
   async exec(role: string, argv: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    const child = this.spawn(role, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    return this.execIn(this.host(role).ns, argv, opts);
+  }
+
+  /** Runs a command in the switch namespace (e.g. nft on bridge ports p0, p1, ... in host order). */
+  async execOnSwitch(argv: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    return this.execIn(this.switchNs, argv, opts);
+  }
+
+  private async execIn(ns: string, argv: string[], opts: { timeoutMs?: number; input?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
+    const child = this.spawnIn(ns, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin!.end();
     return collect(child, opts.timeoutMs ?? 60_000);
