@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { collect, Lab, type HostSpec } from '../../scripts/lab/netns.ts';
-import { Vm, type VmSpec } from '../../scripts/lab/qemu.ts';
+import { Vm, type VmSpec, type WaitResult } from '../../scripts/lab/qemu.ts';
 import { KERNEL, testInitrd } from './test-initrd.ts';
 
 // A boot network in namespaces: the rackcast server (role "srv", 10.78.0.1 on eth0) on a
@@ -149,6 +149,16 @@ export class BootLab {
     });
     this.vms.push(vm);
     return vm;
+  }
+
+  /** Boots a VM until every marker shows (or a boot failure, or the timeout); keeps the logs if not. */
+  async boot(spec: Parameters<BootLab['vm']>[0], markers: string[], timeoutMs = 240_000): Promise<WaitResult & { vm: Vm; explain: string }> {
+    const vm = await this.vm(spec);
+    const r = await vm.waitFor(markers, { timeoutMs });
+    const explain = r.ok
+      ? ''
+      : `boot of ${spec.name} failed: ${r.failure} after ${r.elapsedSec.toFixed(1)} s; seen ${JSON.stringify(r.marks)}; logs kept in ${this.keep()}\n--- serial tail ---\n${r.tail}\n--- server log tail ---\n${this.serverOut.slice(-3000)}`;
+    return { ...r, vm, explain };
   }
 
   /** Keeps the logs of a failed test (serial, server) and says where. */
