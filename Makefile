@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 VITEST := vitest run --reporter=default
 
-.PHONY: setup typecheck test test-unit test-netns test-cast test-boot test-e2e bench bench-cast clean help
+.PHONY: setup kernel typecheck test test-unit test-netns test-cast test-boot test-e2e bench bench-cast bench-boot clean help
 
 help:
 	@echo "make demo        PXE-boot lab VMs from rackcast and install them (the main job)"
@@ -13,15 +13,20 @@ help:
 	@echo "make test-unit   unit tests only (seconds)"
 	@echo "make test-netns  real sockets between network namespaces (cast, dhcp, tftp)"
 	@echo "make test-cast   the cast pipe against real udpcast peers"
+	@echo "make test-boot   the QEMU PXE boot matrix against rackcast serve (a few minutes)"
 	@echo "make bench       benchmarks against the reference tools (prints tables)"
 
 setup:
 	@bash scripts/setup.sh
 
+# Debian's kernel for the test VMs (build/kernel/current), fetched once without installing it.
+kernel: setup
+	@bash scripts/kernel.sh >/dev/null
+
 typecheck: setup
 	tsc -p tsconfig.json
 
-test: setup typecheck
+test: setup typecheck kernel
 	$(VITEST)
 
 test-unit: setup
@@ -33,13 +38,19 @@ test-netns: setup
 test-cast: setup
 	$(VITEST) --project unit --project netns test/unit/cast test/netns/cast
 
-test-e2e: setup
+test-e2e: setup kernel
 	$(VITEST) --project e2e
 
-bench: bench-cast
+test-boot: setup kernel
+	$(VITEST) --project e2e test/e2e/boot-
+
+bench: bench-cast bench-boot
 
 bench-cast: setup
 	node scripts/bench/cast.ts $(BENCH_ARGS)
+
+bench-boot: setup kernel
+	node scripts/bench/boot.ts $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist
