@@ -1,6 +1,6 @@
 import dhcp from 'dhcp';
 import dhcpOptions from 'dhcp/lib/options.js';
-import protocol from 'dhcp/lib/protocol.js';
+import protocol, { type FormatInput } from 'dhcp/lib/protocol.js';
 import SeqBuffer from 'dhcp/lib/seqbuffer.js';
 import { DecodeError } from './errors.ts';
 
@@ -105,20 +105,10 @@ dhcp.addOption(175, { name: 'iPXE Encapsulated Options', type: 'UInt8s', attr: '
 // Smallest value length each package type can be read from; shorter is malformed.
 const MIN_LEN: Record<string, number> = { UInt8: 1, Int8: 1, UInt16: 2, Int16: 2, UInt32: 4, Int32: 4, IP: 4, IPs: 4, UInt16s: 2 };
 
-export interface DhcpPacket {
-  op: number;
-  hops: number;
-  xid: number;
-  secs: number;
-  flags: number;
-  ciaddr: string;
-  yiaddr: string;
-  siaddr: string;
-  giaddr: string;
+/** A decoded packet: the BOOTP header fields of the package's format input, typed options. */
+export interface DhcpPacket extends Omit<FormatInput, 'htype' | 'hlen' | 'options'> {
   /** Lower-case, colon-separated ("52:54:00:78:00:10"); only Ethernet (htype 1, hlen 6) is accepted. */
   chaddr: string;
-  sname: string;
-  file: string;
   options: DhcpOptions;
   /** Codes present in the packet that rackcast does not interpret (kept for logs and dumps). */
   otherOptions: number[];

@@ -1,20 +1,14 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { BootLab } from '../helpers/boot-lab.ts';
+import { expect, test } from 'vitest';
+import { useBootLab } from '../helpers/boot-lab.ts';
 import { MARKER } from '../helpers/test-initrd.ts';
 
 // BIOS: SeaBIOS + QEMU's iPXE NIC ROM, full DHCP from rackcast, the per-node script, kernel
 // and initrd over HTTP, up to the test initrd's marker with the rackcast.* parameters.
 
-let bl: BootLab;
-beforeAll(async () => {
-  bl = await BootLab.create();
-  await bl.startServer();
-});
-afterAll(async () => {
-  await bl?.destroy();
-});
+const lab = useBootLab();
 
 test('BIOS iPXE ROM boots the installer with the node token and BOOTIF', async () => {
+  const bl = lab();
   const r = await bl.boot({ name: 'bios', firmware: 'bios' }, ['rackcast: install n001', MARKER]);
   expect(r.ok, r.explain).toBe(true);
   const line = r.vm.serial().split('\n').find((l) => l.includes(MARKER))!;

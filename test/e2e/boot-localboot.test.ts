@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { BootLab } from '../helpers/boot-lab.ts';
+import { expect, test } from 'vitest';
+import { useBootLab } from '../helpers/boot-lab.ts';
 import { DISK_MARKER, writeMarkerDisk } from '../helpers/boot-disk.ts';
 import { MARKER, REPORTED } from '../helpers/test-initrd.ts';
 
@@ -8,17 +8,12 @@ import { MARKER, REPORTED } from '../helpers/test-initrd.ts';
 // token and reports the bootloader step, as the agent will) -> the node is installed ->
 // reboot -> PXE again -> the local-boot script -> the disk's own boot sector runs.
 
-let bl: BootLab;
-beforeAll(async () => {
-  bl = await BootLab.create();
+const lab = useBootLab({}, (bl) => {
   bl.config.installer.cmdline += ' rctest.report=1';
-  await bl.startServer();
-});
-afterAll(async () => {
-  await bl?.destroy();
 });
 
 test('an installed node gets the local-boot answer and boots its disk', async () => {
+  const bl = lab();
   const disk = writeMarkerDisk(join(bl.dir, 'disk.img'));
   const r = await bl.boot(
     { name: 'cycle', firmware: 'bios', allowReboot: true, disks: [{ file: disk, bootindex: 2 }] },

@@ -1,21 +1,14 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { BootLab } from '../helpers/boot-lab.ts';
+import { expect, test } from 'vitest';
+import { useBootLab } from '../helpers/boot-lab.ts';
 import { MARKER } from '../helpers/test-initrd.ts';
 
 // UEFI HTTP boot (client architecture 16): OVMF with its PXE turned off asks DHCP as
 // "HTTPClient", gets ipxe.efi as a URL with option 60 HTTPClient, and chains on from there.
 
-let bl: BootLab;
-beforeAll(async () => {
-  bl = await BootLab.create();
-  await bl.startServer();
-});
-afterAll(async () => {
-  await bl?.destroy();
-});
+const lab = useBootLab();
 
 test('OVMF HTTP boot -> ipxe.efi over HTTP -> script -> installer', async () => {
-  const r = await bl.boot(
+  const r = await lab().boot(
     {
       name: 'uefi-httpboot',
       firmware: 'uefi',
@@ -25,6 +18,6 @@ test('OVMF HTTP boot -> ipxe.efi over HTTP -> script -> installer', async () => 
     ['Start HTTP Boot over IPv4', 'rackcast: install n001', MARKER],
   );
   expect(r.ok, r.explain).toBe(true);
-  const node = JSON.parse((await bl.http('/api/v1/nodes/n001')).body);
+  const node = JSON.parse((await lab().http('/api/v1/nodes/n001')).body);
   expect(node.events.some((e: { message: string; data?: { arch?: number } }) => e.message.includes('/firmware/ipxe.efi') && e.data?.arch === 16)).toBe(true);
 });

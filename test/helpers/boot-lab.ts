@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
 import { collect, Lab, type HostSpec } from '../../scripts/lab/netns.ts';
 import { Vm, type VmSpec, type WaitResult } from '../../scripts/lab/qemu.ts';
@@ -26,6 +27,23 @@ export interface BootLabOptions {
   ra?: boolean;
   /** Big initrd padding for the HTTP test (MiB). */
   initrdPadMiB?: number;
+}
+
+/**
+ * One lab for a test file: created and serving before its tests (after `configure`),
+ * destroyed after them. Returns a getter for the lab.
+ */
+export function useBootLab(opts: BootLabOptions = {}, configure?: (bl: BootLab) => void | Promise<void>): () => BootLab {
+  let bl: BootLab | undefined;
+  beforeAll(async () => {
+    bl = await BootLab.create(opts);
+    await configure?.(bl);
+    await bl.startServer();
+  });
+  afterAll(async () => {
+    await bl?.destroy();
+  });
+  return () => bl!;
 }
 
 export class BootLab {
@@ -78,6 +96,14 @@ export class BootLab {
 
   writeConfig(): void {
     writeFileSync(this.configFile, stringify(this.config));
+  }
+
+  /** The site's own DHCP server for proxy-mode tests: dnsmasq, addresses only, on a lab host. */
+  startSiteDhcp(role: string): void {
+    this.lab.spawn(role, [
+      'dnsmasq', '-k', '-C', '/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces', '--no-ping', '--dhcp-authoritative',
+      '--dhcp-range=10.78.0.100,10.78.0.199,255.255.255.0,1h', `--dhcp-leasefile=${join(this.dir, `${role}.leases`)}`, `--pid-file=${join(this.dir, `${role}.pid`)}`, '--user=root',
+    ], { stdio: 'ignore' });
   }
 
   /** Starts `rackcast serve` in the server namespace and waits until it serves. */

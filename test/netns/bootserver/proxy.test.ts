@@ -28,10 +28,7 @@ async function probe(args: string[]): Promise<{ from: string; packet: DhcpPacket
 
 beforeAll(async () => {
   bl = await BootLab.create({ hosts: [{ role: 'site', cidr: '10.78.0.2/24' }, { role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
-  bl.lab.spawn('site', [
-    'dnsmasq', '-k', '-C', '/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces', '--no-ping', '--dhcp-authoritative',
-    '--dhcp-range=10.78.0.100,10.78.0.199,255.255.255.0,1h', `--dhcp-leasefile=${join(bl.dir, 'site.leases')}`, `--pid-file=${join(bl.dir, 'site.pid')}`, '--user=root',
-  ], { stdio: 'ignore' });
+  bl.startSiteDhcp('site');
   bl.config.dhcp = { mode: 'proxy' };
   await bl.startServer();
 });
