@@ -4,7 +4,7 @@ import { UsageError } from '../common/errors.ts';
 import { createLogger } from '../common/log.ts';
 import { Terminal } from '../common/terminal.ts';
 import { ApiClient } from './api-client.ts';
-import type { NodeChangeResult, NodeDetail, NodeSummary } from './api-types.ts';
+import type { NodeChangeResult, NodeDetail, NodeSelection, NodeSummary } from './api-types.ts';
 import { DEFAULT_CONFIG_FILE, loadConfig, type BootConfig } from './config.ts';
 import { PROXY_PORT, SERVER_PORT } from './dhcp-reply.ts';
 import { adoptSocket, reexecWithBoundSockets, takeListenFds, type SocketSpec } from './dhcp-socket.ts';
@@ -123,7 +123,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     process.stdout.write(v.json ? JSON.stringify(details, null, 2) + '\n' : details.map(describe).join('\n'));
     return 0;
   }
-  const r = await api.post<NodeChangeResult>(`/nodes/${verb}`, { nodes: selector });
+  const r = await api.post<NodeChangeResult>(`/nodes/${verb}`, { nodes: selector } satisfies NodeSelection);
   if (v.json) process.stdout.write(JSON.stringify(r) + '\n');
   else process.stdout.write(`${verb}: ${r.changed.length} node(s) changed${r.unchanged.length ? `, ${r.unchanged.length} already so` : ''}\n`);
   return 0;

@@ -75,7 +75,7 @@ async function capture(c: Capture): Promise<void> {
     mkdirSync(tftp);
     copyFileSync('/usr/lib/ipxe/ipxe.efi', join(tftp, 'ipxe.efi'));
     const dnsmasq = lab.spawn('srv', [
-      'dnsmasq', '-k', '--port=0', '--interface=eth0', '--bind-interfaces', '--no-ping', '--dhcp-authoritative',
+      'dnsmasq', '-k', '-C', '/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces', '--no-ping', '--dhcp-authoritative',
       `--dhcp-range=10.78.0.100,10.78.0.199,255.255.255.0,1h`, `--dhcp-leasefile=${join(work, 'leases')}`,
       '--enable-tftp', `--tftp-root=${tftp}`, '--user=root', `--pid-file=${join(work, 'dnsmasq.pid')}`,
       '--dhcp-userclass=set:ipxe,iPXE', '--dhcp-vendorclass=set:http,HTTPClient',
