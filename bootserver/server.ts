@@ -59,7 +59,8 @@ export class BootServer {
         : null;
     const events: NodeEvents = (mac, message, data) => {
       if (!this.nodes.get(mac)) return;
-      this.nodes.event(mac, 'dhcp', message, data);
+      // The installed OS renewing its lease is not a boot step: it updates last-seen only.
+      if (data.kind !== 'plain') this.nodes.event(mac, 'dhcp', message, data);
       this.nodes.seen(mac, { arch: (data.arch as number | null | undefined) ?? null, ip: (data.ip as string | undefined) ?? null });
     };
     const fs = cfg.firstStage;
