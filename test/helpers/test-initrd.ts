@@ -103,9 +103,10 @@ export interface TestInitrdOptions {
 export function testInitrd(opts: TestInitrdOptions = {}): string {
   const pad = opts.padMiB ?? 0;
   const out = join(REPO, 'build/test-initrd', pad ? `initrd-pad${pad}.img` : 'initrd.img');
-  const self = statSync(import.meta.filename).mtimeMs;
-  if (existsSync(out) && statSync(out).mtimeMs > self) return out;
   if (!existsSync(KERNEL)) throw new Error(`no kernel at ${KERNEL}: run bash scripts/kernel.sh`);
+  // Rebuilt when this file or the kernel (whose modules it carries) is newer.
+  const inputs = Math.max(statSync(import.meta.filename).mtimeMs, statSync(KERNEL).mtimeMs);
+  if (existsSync(out) && statSync(out).mtimeMs > inputs) return out;
   const modRoot = join(KERNEL_DIR, 'lib/modules');
   const modDir = join(modRoot, readdirSync(modRoot)[0]!);
   const mods = moduleClosure(modDir, NET_MODULES);
