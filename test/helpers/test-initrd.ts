@@ -102,13 +102,13 @@ export interface TestInitrdOptions {
 /** Builds (once, cached under build/test-initrd) and returns the initrd path. */
 export function testInitrd(opts: TestInitrdOptions = {}): string {
   const pad = opts.padMiB ?? 0;
-  const out = join(REPO, 'build/test-initrd', pad ? `initrd-pad${pad}.img` : 'initrd.img');
   if (!existsSync(KERNEL)) throw new Error(`no kernel at ${KERNEL}: run bash scripts/kernel.sh`);
-  // Rebuilt when this file or the kernel (whose modules it carries) is newer.
-  const inputs = Math.max(statSync(import.meta.filename).mtimeMs, statSync(KERNEL).mtimeMs);
-  if (existsSync(out) && statSync(out).mtimeMs > inputs) return out;
   const modRoot = join(KERNEL_DIR, 'lib/modules');
-  const modDir = join(modRoot, readdirSync(modRoot)[0]!);
+  const kver = readdirSync(modRoot)[0]!;
+  const modDir = join(modRoot, kver);
+  // One file per kernel (it carries that kernel's modules); rebuilt when this file changes.
+  const out = join(REPO, 'build/test-initrd', `initrd-${kver}${pad ? `-pad${pad}` : ''}.img`);
+  if (existsSync(out) && statSync(out).mtimeMs > statSync(import.meta.filename).mtimeMs) return out;
   const mods = moduleClosure(modDir, NET_MODULES);
   const dir = (name: string): Entry => ({ name, mode: 0o40755, data: Buffer.alloc(0) });
   const entries: Entry[] = [
