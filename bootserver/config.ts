@@ -409,10 +409,15 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
     return { mac, hostname, ...(ip ? { ip } : {}), groups, ...profile };
   });
 
-  // One address per owner: a node's ip is its reservation.
+  // One address per owner: a node's ip is its reservation, and in full mode it must lie in a subnet we serve.
   const owners = new Map<string, string>();
-  for (const [i, r] of reservations.entries()) claimIp(owners, r.ip, `dhcp.reservations[${i}]`, top);
-  for (const [i, n] of nodes.entries()) if (n.ip) claimIp(owners, n.ip, `nodes[${i}]`, top);
+  const claims = [...reservations.map((r, i) => [r.ip, `dhcp.reservations[${i}]`] as const), ...nodes.flatMap((n, i) => (n.ip ? [[n.ip, `nodes[${i}]`] as const] : []))];
+  for (const [ip, owner] of claims) {
+    claimIp(owners, ip, owner, top);
+    if (mode === 'full' && !subnets.some((s) => ((ipToInt(ip) & s.subnet.mask) >>> 0) === s.subnet.network)) {
+      throw new ConfigError(file, `${owner}.ip`, ip, 'an address inside one of dhcp.subnets');
+    }
+  }
 
   return {
     file,

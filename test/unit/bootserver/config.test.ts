@@ -56,6 +56,7 @@ describe('errors name the key, the bad value and what is allowed', () => {
     ['a duplicate host name', (d: any) => (d.nodes[1].hostname = 'n001'), 'nodes[1].hostname', '"n001"', 'not already used by nodes[0]'],
     ['a range outside its subnet', (d: any) => (d.dhcp.subnets[0].range = '10.78.0.100-10.79.0.5'), 'dhcp.subnets[0].range', '10.79.0.5', 'inside 10.78.0.0/24'],
     ['a node address taken by a reservation', (d: any) => (d.nodes[0].ip = '10.78.0.5'), 'nodes[0].ip', '"10.78.0.5"', 'dhcp.reservations[0]'],
+    ['a node address outside every subnet (full mode)', (d: any) => (d.nodes[1].ip = '10.99.0.12'), 'nodes[1].ip', '"10.99.0.12"', 'inside one of dhcp.subnets'],
     ['an unknown image', (d: any) => (d.nodes[0].image = 'centos'), 'nodes[0].image', '"centos"', 'one of the images debian12'],
     ['an unknown group', (d: any) => (d.nodes[0].groups = ['rack9']), 'nodes[0].groups', 'rack9', 'groups defined under groups: (rack1)'],
     ['a bad duration', (d: any) => (d.dhcp.leaseTime = '1x'), 'dhcp.leaseTime', '"1x"', 'a duration'],
