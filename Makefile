@@ -5,27 +5,32 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 VITEST := vitest run --reporter=default
 
-.PHONY: setup typecheck test test-unit test-netns test-cast test-boot test-e2e bench bench-cast clean help
-.PHONY: initrd initrd-repro image-busybox test-agent
+.PHONY: setup kernel typecheck test test-unit test-netns test-cast test-agent test-boot test-e2e
+.PHONY: initrd initrd-repro image-busybox bench bench-cast bench-boot clean help
 
 help:
 	@echo "make demo        PXE-boot lab VMs from rackcast and install them (the main job)"
 	@echo "make test        everything: typecheck, unit, netns, e2e (about 25 min on 2 cores)"
 	@echo "make test-unit   unit tests only (seconds)"
-	@echo "make test-netns  real sockets between network namespaces (cast, dhcp, tftp)"
+	@echo "make test-netns  real sockets between network namespaces (cast, dhcp, tftp, agent)"
 	@echo "make test-cast   the cast pipe against real udpcast peers"
-	@echo "make bench       benchmarks against the reference tools (prints tables)"
+	@echo "make test-agent  the agent's unit and loop-device/namespace tests"
+	@echo "make test-boot   the QEMU PXE boot matrix against rackcast serve (a few minutes)"
+	@echo "make test-e2e    every QEMU test"
 	@echo "make initrd      installer agent (x64, arm64) + initrd + kernel in build/initrd (ZSTD=3 for a quick build)"
 	@echo "make initrd-repro  build the initrd twice from two directories and compare the bytes"
-	@echo "make test-agent  the agent's unit and loop-device/namespace tests"
+	@echo "make bench       benchmarks against the reference tools (prints tables)"
 
 setup:
 	@bash scripts/setup.sh
 
+kernel: setup
+	@bash scripts/kernel.sh >/dev/null
+
 typecheck: setup
 	tsc -p tsconfig.json
 
-test: setup typecheck
+test: setup typecheck kernel
 	$(VITEST)
 
 test-unit: setup
@@ -37,7 +42,13 @@ test-netns: setup
 test-cast: setup
 	$(VITEST) --project unit --project netns test/unit/cast test/netns/cast
 
-test-e2e: setup
+test-agent: setup
+	$(VITEST) --project unit --project netns test/unit/agent test/netns/agent
+
+test-boot: setup kernel
+	$(VITEST) --project e2e test/e2e/boot-
+
+test-e2e: setup kernel
 	$(VITEST) --project e2e
 
 initrd: setup
@@ -49,13 +60,13 @@ initrd-repro: setup
 image-busybox: setup
 	node scripts/mkimage-busybox.ts
 
-test-agent: setup
-	$(VITEST) --project unit --project netns test/unit/agent test/netns/agent
-
-bench: bench-cast
+bench: bench-cast bench-boot
 
 bench-cast: setup
 	node scripts/bench/cast.ts $(BENCH_ARGS)
+
+bench-boot: setup kernel
+	node scripts/bench/boot.ts $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist

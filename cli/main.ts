@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { nodeCommand, nodesCommand, serveCommand } from '../bootserver/index.ts';
 import { receiveCommand, sendCommand } from '../cast/commands.ts';
 import { describeError, UsageError } from '../common/errors.ts';
 
@@ -9,6 +10,9 @@ type Command = { run: (argv: string[]) => Promise<number>; summary: string };
 const COMMANDS: Record<string, Command> = {
   send: { run: sendCommand, summary: 'multicast a file or stdin to receivers (udpcast-compatible)' },
   receive: { run: receiveCommand, summary: 'receive a multicast transfer into a file or stdout' },
+  serve: { run: serveCommand, summary: 'run the boot server (DHCP, TFTP, HTTP/iPXE, node API)' },
+  nodes: { run: nodesCommand, summary: 'list the nodes the boot server knows and their phase' },
+  node: { run: nodeCommand, summary: 'show, reinstall or localboot nodes (MAC, host name, n[001-288])' },
 };
 
 function usage(): string {

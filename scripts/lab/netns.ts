@@ -88,6 +88,9 @@ export class Lab {
   readonly bridge: string;
   readonly hosts = new Map<string, Host>();
   private readonly children = new Set<ChildProcess>();
+  private readonly segments = new Map<string, string>();
+  private nextPort = 0;
+  private nextTap = 0;
   private destroyed = false;
   private readonly onExit = () => this.destroySync();
 
@@ -116,17 +119,11 @@ export class Lab {
     await ip('-n', sw, 'link', 'set', 'lo', 'up');
     await ip('-n', sw, 'link', 'add', this.bridge, 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', opts.igmpSnooping ? '1' : '0');
     await ip('-n', sw, 'link', 'set', this.bridge, 'up');
-    let i = 0;
     for (const spec of opts.hosts) {
       const ns = `${this.id}-${spec.role}`;
       await ip('netns', 'add', ns);
-      const port = `p${i++}`;
-      await ip('-n', sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-      await ip('-n', sw, 'link', 'set', port, 'master', this.bridge);
-      await ip('-n', sw, 'link', 'set', port, 'up');
+      await this.plug(ns, 'eth0', this.bridge, spec.cidr);
       await ip('-n', ns, 'link', 'set', 'lo', 'up');
-      await ip('-n', ns, 'addr', 'add', spec.cidr, 'brd', '+', 'dev', 'eth0');
-      await ip('-n', ns, 'link', 'set', 'eth0', 'up');
       // Broadcast to 255.255.255.255 must leave through the lab NIC (Node cannot bind a device).
       await ip('-n', ns, 'route', 'add', '255.255.255.255/32', 'dev', 'eth0');
       for (const [k, v] of Object.entries(opts.sysctls ?? {})) {
@@ -134,6 +131,44 @@ export class Lab {
       }
       this.hosts.set(spec.role, { ns, role: spec.role, address: spec.cidr.split('/')[0]!, ifname: 'eth0' });
     }
+  }
+
+  /** A veth from a host namespace (as `ifname`) to a bridge port in the switch namespace. */
+  private async plug(ns: string, ifname: string, bridge: string, cidr: string): Promise<void> {
+    const sw = this.switchNs;
+    const port = `p${this.nextPort++}`;
+    await ip('-n', sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', ifname, 'netns', ns);
+    await ip('-n', sw, 'link', 'set', port, 'master', bridge);
+    await ip('-n', sw, 'link', 'set', port, 'up');
+    await ip('-n', ns, 'addr', 'add', cidr, 'brd', '+', 'dev', ifname);
+    await ip('-n', ns, 'link', 'set', ifname, 'up');
+  }
+
+  /** Adds a second L2 segment (another bridge in the switch namespace). */
+  async addSegment(name: string): Promise<string> {
+    const bridge = `${this.id}${name}`.slice(0, 15);
+    await ip('-n', this.switchNs, 'link', 'add', bridge, 'type', 'bridge', 'stp_state', '0');
+    await ip('-n', this.switchNs, 'link', 'set', bridge, 'up');
+    this.segments.set(name, bridge);
+    return bridge;
+  }
+
+  /** Gives a host another NIC (`ifname`) on a segment made by addSegment. */
+  async attach(role: string, segment: string, ifname: string, cidr: string): Promise<void> {
+    const bridge = this.segments.get(segment);
+    if (!bridge) throw new Error(`lab ${this.id} has no segment ${segment}`);
+    await this.plug(this.host(role).ns, ifname, bridge, cidr);
+  }
+
+  /** A tap port on the lab bridge (or a segment) for a VM started with spawnOnSwitch. */
+  async addTap(segment?: string): Promise<string> {
+    const bridge = segment === undefined ? this.bridge : this.segments.get(segment);
+    if (!bridge) throw new Error(`lab ${this.id} has no segment ${segment}`);
+    const tap = `tap${this.nextTap++}`;
+    await ip('-n', this.switchNs, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+    await ip('-n', this.switchNs, 'link', 'set', tap, 'master', bridge);
+    await ip('-n', this.switchNs, 'link', 'set', tap, 'up');
+    return tap;
   }
 
   host(role: string): Host {
@@ -144,7 +179,16 @@ export class Lab {
 
   /** Runs a command in a host namespace and collects its output. */
   async exec(role: string, argv: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    const child = this.spawn(role, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    return this.execIn(this.host(role).ns, argv, opts);
+  }
+
+  /** Runs a command in the switch namespace (e.g. nft on bridge ports p0, p1, ... in host order). */
+  async execOnSwitch(argv: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    return this.execIn(this.switchNs, argv, opts);
+  }
+
+  private async execIn(ns: string, argv: string[], opts: { timeoutMs?: number; input?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
+    const child = this.spawnIn(ns, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin!.end();
     return collect(child, opts.timeoutMs ?? 60_000);
@@ -152,7 +196,16 @@ export class Lab {
 
   /** Starts a process inside a host namespace (ip netns exec execs, so the PID is the command's). */
   spawn(role: string, argv: string[], opts: SpawnOptions = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', this.host(role).ns, ...argv], opts);
+    return this.spawnIn(this.host(role).ns, argv, opts);
+  }
+
+  /** Starts a process in the switch namespace, where the taps are (QEMU). */
+  spawnOnSwitch(argv: string[], opts: SpawnOptions = {}): ChildProcess {
+    return this.spawnIn(this.switchNs, argv, opts);
+  }
+
+  private spawnIn(ns: string, argv: string[], opts: SpawnOptions): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], opts);
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;

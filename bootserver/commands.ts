@@ -1,0 +1,159 @@
+import { readFileSync } from 'node:fs';
+import { parseCommandLine } from '../common/args.ts';
+import { UsageError } from '../common/errors.ts';
+import { createLogger } from '../common/log.ts';
+import { Terminal } from '../common/terminal.ts';
+import { ApiClient } from './api-client.ts';
+import type { NodeChangeResult, NodeDetail, NodeSelection, NodeSummary } from './api-types.ts';
+import { DEFAULT_CONFIG_FILE, loadConfig, type BootConfig } from './config.ts';
+import { PROXY_PORT, SERVER_PORT } from './dhcp-reply.ts';
+import { adoptSocket, reexecWithBoundSockets, takeListenFds, type SocketSpec } from './dhcp-socket.ts';
+import { BootError } from './errors.ts';
+import { expandNodeRange } from './noderange.ts';
+import { BootServer } from './server.ts';
+
+// `rackcast serve`, `rackcast nodes` and `rackcast node show|reinstall|localboot`. The
+// last two talk to the running server's API: its address and the admin token come from
+// the same config file (or --server / --token, RACKCAST_SERVER / RACKCAST_ADMIN_TOKEN).
+
+export const SERVE_HELP = `usage: rackcast serve [--config FILE] [--verbose] [--json]
+  --config FILE   rackcast.yaml (default ${DEFAULT_CONFIG_FILE}); see bootserver/rackcast.example.yaml
+  --verbose       debug log, including every DHCP packet in hex (field captures -> test fixtures)
+  --json          log as JSON lines on stderr
+Runs DHCP (full or proxy, on the configured interface only), TFTP and HTTP until SIGTERM.`;
+
+export const NODES_HELP = `usage: rackcast nodes [--json] [server options]
+Lists every node the server knows, with its phase.
+server options: --config FILE, --server URL, --token TOKEN`;
+
+export const NODE_HELP = `usage: rackcast node show|reinstall|localboot <nodes> [--json] [server options]
+  <nodes>     a MAC, a host name, or an xCAT-style range: n[001-288], r1n[01-10],r2n01
+  show        phase, addresses, inventory and recent events
+  reinstall   install again at the next network boot (new agent token)
+  localboot   boot the local disk from now on, never install
+server options: --config FILE, --server URL, --token TOKEN`;
+
+const SERVER_OPTIONS = {
+  config: { type: 'string' },
+  server: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values: v } = parseCommandLine(argv, { config: { type: 'string' }, verbose: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (v.help) return help(SERVE_HELP);
+  const cfg = loadConfig(v.config ?? DEFAULT_CONFIG_FILE);
+  const specs: SocketSpec[] = cfg.dhcp.mode === 'off' ? [] : [{ name: 'dhcp', port: SERVER_PORT }, ...(cfg.dhcp.mode === 'proxy' ? [{ name: 'pxe', port: PROXY_PORT }] : [])];
+  const fds = takeListenFds();
+  if (specs.length && fds.size === 0) reexecWithBoundSockets(cfg.server.interface, specs);
+  const missing = specs.filter((s) => !fds.has(s.name));
+  if (missing.length) {
+    throw new BootError('BOOT_BIND_DEVICE', `inherited sockets lack ${missing.map((s) => `"${s.name}" (UDP ${s.port})`).join(', ')}`, {
+      details: { inherited: [...fds.keys()] },
+      remedy: 'name them with FileDescriptorName= in the .socket unit (docs/bootserver.md)',
+    });
+  }
+  const term = new Terminal({ json: Boolean(v.json) });
+  const log = createLogger(term.log, 'rackcast', v.verbose ? 'debug' : 'info');
+  const dhcpSockets = await Promise.all(specs.map(async (s) => ({ socket: await adoptSocket(fds.get(s.name)!), port: s.port })));
+  const server = await BootServer.start({ cfg, log, dhcpSockets });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  log.info('stopping');
+  await server.stop();
+  return 0;
+}
+
+function help(text: string): number {
+  process.stdout.write(text + '\n');
+  return 0;
+}
+
+/** The API client for the CLI: URL and token from the flags, the environment or the config. */
+function client(v: { config?: string | undefined; server?: string | undefined; token?: string | undefined }): ApiClient {
+  let cfg: BootConfig | undefined;
+  const fromConfig = () => (cfg ??= loadConfig(v.config ?? DEFAULT_CONFIG_FILE, { interfaceAddress: () => '127.0.0.1' }));
+  const base =
+    v.server ??
+    (process.env.RACKCAST_SERVER || undefined) ??
+    (() => {
+      const s = fromConfig().server;
+      return `http://${s.httpBind === '0.0.0.0' ? '127.0.0.1' : s.httpBind}:${s.httpPort}`;
+    })();
+  let token = v.token ?? (process.env.RACKCAST_ADMIN_TOKEN || undefined);
+  if (token === undefined && (v.config !== undefined || v.server === undefined)) {
+    try {
+      token = readFileSync(fromConfig().server.adminTokenFile, 'utf8').trim();
+    } catch {
+      // reads work without it; changes will say where the token is
+    }
+  }
+  return new ApiClient(base, token);
+}
+
+export async function nodesCommand(argv: string[]): Promise<number> {
+  const { values: v } = parseCommandLine(argv, SERVER_OPTIONS);
+  if (v.help) return help(NODES_HELP);
+  const nodes = await client(v).get<NodeSummary[]>('/nodes');
+  if (v.json) process.stdout.write(JSON.stringify(nodes, null, 2) + '\n');
+  else process.stdout.write(table(nodes));
+  return 0;
+}
+
+export async function nodeCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parseCommandLine(argv, SERVER_OPTIONS, true);
+  if (v.help) return help(NODE_HELP);
+  const [verb, selector, ...extra] = positionals;
+  if (!verb || !['show', 'reinstall', 'localboot'].includes(verb)) throw UsageError.badValue('the verb', verb ?? '', 'show, reinstall or localboot');
+  if (!selector || extra.length) throw new UsageError('name the nodes: a MAC, a host name or a range like n[001-288]');
+  let names: string[];
+  try {
+    names = expandNodeRange(selector);
+  } catch (err) {
+    throw UsageError.badValue('<nodes>', selector, `a node range (${(err as Error).message})`);
+  }
+  const api = client(v);
+  if (verb === 'show') {
+    const details: NodeDetail[] = [];
+    for (const n of names) details.push(await api.get<NodeDetail>(`/nodes/${encodeURIComponent(n)}`));
+    process.stdout.write(v.json ? JSON.stringify(details, null, 2) + '\n' : details.map(describe).join('\n'));
+    return 0;
+  }
+  const r = await api.post<NodeChangeResult>(`/nodes/${verb}`, { nodes: selector } satisfies NodeSelection);
+  if (v.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else process.stdout.write(`${verb}: ${r.changed.length} node(s) changed${r.unchanged.length ? `, ${r.unchanged.length} already so` : ''}\n`);
+  return 0;
+}
+
+const COLUMNS: [string, (n: NodeSummary) => string][] = [
+  ['HOSTNAME', (n) => n.hostname ?? '-'],
+  ['MAC', (n) => n.mac],
+  ['IP', (n) => n.ip ?? '-'],
+  ['PHASE', (n) => n.phase + (n.configured ? '' : ' (unconfigured)')],
+  ['IMAGE', (n) => n.image ?? '-'],
+  ['ARCH', (n) => (n.arch === null ? '-' : String(n.arch))],
+  ['LAST SEEN', (n) => n.lastSeen?.replace('T', ' ').slice(0, 19) ?? '-'],
+];
+
+export function table(nodes: NodeSummary[]): string {
+  const rows = [COLUMNS.map(([h]) => h), ...nodes.map((n) => COLUMNS.map(([, f]) => f(n)))];
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + `\n${nodes.length} node(s)\n`;
+}
+
+function describe(n: NodeDetail): string {
+  const inv = n.inventory ? `${n.inventory.cpus} cpus, ${(n.inventory.memoryBytes / 2 ** 30).toFixed(1)} GiB, disks ${n.inventory.disks.map((d) => d.name).join(' ')}` : '-';
+  const events = n.events.slice(-15).map((e) => `    ${e.time.replace('T', ' ').slice(0, 19)}  ${e.kind.padEnd(9)} ${e.message}`);
+  return [
+    `${n.hostname ?? n.mac}`,
+    `  mac ${n.mac}  ip ${n.ip ?? '-'}  phase ${n.phase}${n.configured ? '' : ' (unconfigured)'}  image ${n.image ?? '-'}  arch ${n.arch ?? '-'}`,
+    `  inventory ${inv}`,
+    '  events:',
+    ...events,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,150 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import type { Logger } from '../common/log.ts';
+import { Api } from './api.ts';
+import type { BootConfig } from './config.ts';
+import { Counters } from './counters.ts';
+import { ServedFiles } from './files.ts';
+import { DhcpListener, type BoundSocket } from './dhcp-listener.ts';
+import { ProxyDhcp } from './dhcp-proxy.ts';
+import { FullDhcp, type NodeEvents } from './dhcp.ts';
+import { HttpServer } from './http.ts';
+import { LeaseStore } from './leases.ts';
+import { StatePolicy } from './policy.ts';
+import { NodeStore, newToken, openStateDb } from './state.ts';
+import { TftpServer } from './tftp.ts';
+
+// The boot server: state, policy and the three protocols wired together. Built from a
+// validated config and, for DHCP, sockets that are already bound to the boot interface
+// (see dhcp-socket.ts); everything it starts, stop() ends.
+
+export interface BootServerOptions {
+  cfg: BootConfig;
+  log: Logger;
+  /** Port 67 (and 4011 in proxy mode) sockets, bound to the boot interface; required unless dhcp.mode is off. */
+  dhcpSockets?: BoundSocket[];
+  /** Override ports (tests): 0 = any free port. */
+  httpPort?: number;
+  tftpPort?: number;
+}
+
+export class BootServer {
+  readonly counters = new Counters();
+  readonly nodes: NodeStore;
+  readonly leases: LeaseStore | null;
+  readonly adminToken: string;
+  httpPort = 0;
+  private readonly db: DatabaseSync;
+  private readonly http: HttpServer;
+  private readonly tftp: TftpServer | null;
+  private readonly dhcp: DhcpListener | null;
+  private readonly log: Logger;
+
+  private constructor(opts: BootServerOptions) {
+    const { cfg, log } = opts;
+    this.log = log;
+    this.db = openStateDb(cfg.paths.stateDir);
+    this.nodes = new NodeStore(this.db);
+    this.nodes.syncConfig(cfg.nodes);
+    this.adminToken = adminToken(cfg.server.adminTokenFile);
+    const policy = new StatePolicy(this.nodes, cfg);
+    this.leases =
+      cfg.dhcp.mode === 'full'
+        ? new LeaseStore(this.db, {
+            reservations: [...cfg.dhcp.reservations, ...cfg.nodes.flatMap((n) => (n.ip ? [{ mac: n.mac, ip: n.ip }] : []))],
+            leaseTimeSec: cfg.dhcp.leaseTimeSec,
+            serverAddress: cfg.server.address,
+          })
+        : null;
+    const events: NodeEvents = (mac, message, data) => {
+      if (!this.nodes.get(mac)) return;
+      // The installed OS renewing its lease is not a boot step: it updates last-seen only.
+      if (data.kind !== 'plain') this.nodes.event(mac, 'dhcp', message, data);
+      this.nodes.seen(mac, { arch: (data.arch as number | null | undefined) ?? null, ip: (data.ip as string | undefined) ?? null });
+    };
+    const fs = cfg.firstStage;
+    mkdirSync(cfg.tftp.root, { recursive: true });
+    const files = new ServedFiles(cfg.tftp.root, [fs.bios, fs.uefiX64, ...(fs.uefiArm64 ? [fs.uefiArm64] : [])]);
+    const dlog = log.child('dhcp');
+    if (cfg.dhcp.mode === 'off') {
+      this.dhcp = null;
+    } else {
+      if (!opts.dhcpSockets?.length) throw new Error('dhcp.mode is not off but no DHCP sockets were given');
+      const responder =
+        cfg.dhcp.mode === 'full'
+          ? new FullDhcp({ cfg, leases: this.leases!, policy, counters: this.counters, log: dlog, events })
+          : new ProxyDhcp({ cfg, policy, counters: this.counters, log: dlog, events });
+      this.dhcp = new DhcpListener(opts.dhcpSockets, responder, this.counters, dlog);
+    }
+    this.tftp = cfg.tftp.enabled
+      ? new TftpServer({
+          cfg,
+          files,
+          counters: this.counters,
+          log: log.child('tftp'),
+          ...(opts.tftpPort !== undefined ? { port: opts.tftpPort } : {}),
+          onTransfer: (address, file, ok) => {
+            const mac = this.leases?.list().find((l) => l.ip === address)?.mac;
+            if (mac && this.nodes.get(mac)) this.nodes.event(mac, 'tftp', `${ok ? 'sent' : 'failed'} ${file}`);
+          },
+        })
+      : null;
+    const api = new Api({
+      cfg,
+      nodes: this.nodes,
+      leases: this.leases,
+      counters: this.counters,
+      log: log.child('api'),
+      adminToken: this.adminToken,
+      startedAt: Date.now(),
+      extraCounters: () => Object.fromEntries(Object.entries(this.tftp?.drops() ?? {}).map(([k, v]) => [`tftp.dropped.${k}`, v])),
+    });
+    this.http = new HttpServer({
+      cfg,
+      files,
+      policy,
+      api,
+      counters: this.counters,
+      log: log.child('http'),
+      onScript: (mac, decision, address) => {
+        if (!this.nodes.get(mac)) return;
+        this.nodes.event(mac, 'http', `script: ${decision}`, { address });
+        this.nodes.seen(mac, {});
+      },
+    });
+    for (const [what, path] of [['installer.kernel', cfg.installer.kernel], ['installer.initrd', cfg.installer.initrd]] as const) {
+      if (!existsSync(path)) log.warn(`${what} ${path} does not exist yet: installs cannot start`);
+    }
+  }
+
+  static async start(opts: BootServerOptions): Promise<BootServer> {
+    const s = new BootServer(opts);
+    try {
+      s.httpPort = await s.http.listen(opts.httpPort);
+      await s.tftp?.listen();
+    } catch (err) {
+      await s.stop();
+      throw err;
+    }
+    const { cfg } = opts;
+    s.log.info('serving', { interface: cfg.server.interface, address: cfg.server.address, dhcp: cfg.dhcp.mode, tftp: cfg.tftp.enabled, http: `${cfg.server.httpBind}:${s.httpPort}`, nodes: cfg.nodes.length });
+    return s;
+  }
+
+  async stop(): Promise<void> {
+    this.dhcp?.close();
+    this.tftp?.close();
+    await this.http.close().catch(() => {});
+    this.db.close();
+  }
+}
+
+/** The admin token: read from its file, or made once (mode 0600) on first start. */
+function adminToken(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dirname(file), { recursive: true });
+  const token = newToken();
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  return token;
+}

@@ -1,0 +1,279 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpRequest, Agent } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { silentLogger } from '../../../common/log.ts';
+import type { InstallPlan, NodeDetail, NodeSummary, ServerStatus } from '../../../bootserver/api-types.ts';
+import { parseConfig, type BootConfig } from '../../../bootserver/config.ts';
+import { BootServer } from '../../../bootserver/server.ts';
+import { collect } from '../../../scripts/lab/netns.ts';
+
+// The HTTP side for real on loopback: iPXE scripts from state, installer files, the
+// admin API and CLI, and the agent calls of docs/agent-api.md. DHCP and TFTP are off here.
+
+const CLI = resolve(import.meta.dirname, '../../../cli/main.ts');
+const N1 = '52:54:00:78:00:10';
+let dir: string;
+let cfg: BootConfig;
+let server: BootServer;
+let base: string;
+
+function makeConfig(port: number): BootConfig {
+  return parseConfig(join(dir, 'rackcast.yaml'), {
+    server: { interface: 'lo', address: '127.0.0.1', httpBind: '127.0.0.1', httpPort: port, publicUrl: `http://127.0.0.1:${port}` },
+    paths: { stateDir: join(dir, 'state') },
+    dhcp: { mode: 'off' },
+    tftp: { enabled: false, root: join(dir, 'tftp') },
+    installer: { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), cmdline: 'console=ttyS0' },
+    images: { img: { file: '/dev/null' } },
+    defaults: { image: 'img' },
+    nodes: [
+      { mac: N1, hostname: 'n001', ip: '10.78.0.11' },
+      { mac: '52:54:00:78:00:11', hostname: 'n002' },
+      { mac: '52:54:00:78:00:12', hostname: 'n003' },
+    ],
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await new Promise((ok) => s.once('listening', ok));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((ok) => s.close(ok));
+  return port;
+}
+
+async function start(port?: number): Promise<void> {
+  cfg = makeConfig(port ?? (await freePort()));
+  server = await BootServer.start({ cfg, log: silentLogger });
+  base = cfg.server.publicUrl;
+}
+
+/** One request on its own connection (no pool that could hold a socket across a server restart). */
+function call(path: string, opts: { method?: string; body?: unknown; raw?: string; token?: string } = {}): Promise<{ status: number; json: any; text: string }> {
+  const payload = opts.body !== undefined ? JSON.stringify(opts.body) : opts.raw;
+  return new Promise((ok, fail) => {
+    const req = httpRequest(base + path, {
+      method: opts.method ?? 'GET',
+      agent: false,
+      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), 'content-type': 'application/json' },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        let json: any;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        ok({ status: res.statusCode!, json, text });
+      });
+    });
+    req.on('error', fail);
+    req.end(payload);
+  });
+}
+
+const tokenOf = (mac: string) => server.nodes.get(mac)!.token!;
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return collect(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RACKCAST_SERVER: '', RACKCAST_ADMIN_TOKEN: '' } }), 30_000);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rcapi-'));
+  writeFileSync(join(dir, 'vmlinuz'), Buffer.alloc(3 * 1024 * 1024, 7));
+  writeFileSync(join(dir, 'initrd.img'), Buffer.alloc(5 * 1024 * 1024 + 3, 9));
+  mkdirSync(join(dir, 'tftp'));
+  symlinkSync('/etc/passwd', join(dir, 'tftp', 'escape.efi'));
+  writeFileSync(join(dir, 'tftp', 'inside.efi'), 'x');
+  await start();
+});
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('iPXE scripts and files', () => {
+  test('a configured node gets the installer with its token; any MAC spelling in the URL works', async () => {
+    const r = await call('/boot/52-54-00-78-00-10.ipxe');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain(`rackcast.token=${tokenOf(N1)}`);
+    expect(r.text).toContain(`rackcast.server=${base}`);
+    expect((await call('/boot/525400780010.ipxe')).text).toBe(r.text);
+  });
+
+  test('an unknown MAC (unknownNodes: ignore) gets a script that hands back to the firmware; a bad one a 400', async () => {
+    const r = await call('/boot/02-00-00-00-00-99.ipxe');
+    expect(r.text).toContain('not booting this machine');
+    expect(r.text).toContain('exit 1');
+    expect((await call('/boot/not-a-mac.ipxe')).status).toBe(400);
+  });
+
+  test('/boot.ipxe chains to the per-MAC script', async () => {
+    expect((await call('/boot.ipxe')).text).toContain('chain ' + base + '/boot/${net0/mac:hexhyp}.ipxe');
+  });
+
+  test('kernel and initrd stream with their length over one kept-alive connection', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<{ len: number; size: number; port: number; conn: string | undefined }>((ok, fail) => {
+        const req = httpRequest(base + path, { agent }, (res) => {
+          let size = 0;
+          res.on('data', (d: Buffer) => (size += d.length));
+          res.on('end', () => ok({ len: Number(res.headers['content-length']), size, port: req.socket!.localPort!, conn: res.headers.connection }));
+        });
+        req.on('error', fail);
+        req.end();
+      });
+    const k = await get('/installer/vmlinuz');
+    const i = await get('/installer/initrd.img');
+    agent.destroy();
+    expect(k).toMatchObject({ len: 3 * 1024 * 1024, size: 3 * 1024 * 1024, conn: 'keep-alive' });
+    expect(i.size).toBe(5 * 1024 * 1024 + 3);
+    expect(i.port).toBe(k.port);
+  });
+
+  test('/firmware serves configured first stages and refuses links out of the root and ..', async () => {
+    const efi = await call('/firmware/ipxe.efi');
+    expect(efi.status).toBe(200);
+    expect(efi.text.length).toBeGreaterThan(100_000);
+    expect((await call('/firmware/inside.efi')).status).toBe(200);
+    expect((await call('/firmware/escape.efi')).status).toBe(403);
+    expect((await call('/firmware/..%2f..%2f..%2fetc%2fpasswd')).status).toBe(403);
+    expect((await call('/firmware/nothere.efi')).status).toBe(404);
+  });
+});
+
+describe('the agent contract', () => {
+  test('plan -> step reports -> installed; then the node gets the local-boot script and next says reboot', async () => {
+    const token = tokenOf(N1);
+    const plan = await call('/api/v1/agent/plan', { token });
+    expect(plan.status).toBe(200);
+    const p = plan.json as InstallPlan;
+    expect(p.node).toEqual({ mac: N1, hostname: 'n001', ip: '10.78.0.11' });
+    expect(p.image).toEqual({ name: 'img', format: 'tar.zst' });
+    expect(p.session).toMatchObject({ portbase: 9000 });
+    expect(p.disk.layout.map((x) => x.role)).toEqual(['bios-boot', 'esp', 'root']);
+    expect(server.nodes.get(N1)?.phase).toBe('installing');
+    expect((await call('/api/v1/agent/inventory', { method: 'POST', token, body: { cpus: 2, memoryBytes: 2 ** 30, disks: [{ name: 'vda', sizeBytes: 1e9 }], nics: [{ name: 'eth0', mac: N1 }] } })).status).toBe(200);
+    expect((await call('/api/v1/agent/step', { method: 'POST', token, body: { step: 'receive', status: 'succeeded', bytes: 1000, durationMs: 5 } })).status).toBe(200);
+    expect((await call('/api/v1/agent/log', { method: 'POST', token, body: { lines: [{ time: '2026-01-01T00:00:00Z', level: 'info', msg: 'hello from the agent' }] } })).status).toBe(200);
+    expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'wait' });
+    expect((await call('/api/v1/agent/step', { method: 'POST', token, body: { step: 'bootloader', status: 'succeeded' } })).status).toBe(200);
+    expect(server.nodes.get(N1)?.phase).toBe('installed');
+    expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'reboot' });
+    expect((await call('/boot/52-54-00-78-00-10.ipxe')).text).toContain('rackcast: local boot (installed, auto)');
+    const detail = (await call('/api/v1/nodes/n001')).json as NodeDetail;
+    expect(detail.inventory?.cpus).toBe(2);
+    expect(detail.events.map((e) => e.message)).toEqual(expect.arrayContaining(['receive succeeded', 'hello from the agent', 'installing -> installed: bootloader installed']));
+  });
+
+  test('a failed step makes the node failed; the agent waits; after reinstall it is told to retry with the same token', async () => {
+    const mac = '52:54:00:78:00:11';
+    const token = tokenOf(mac);
+    await call('/api/v1/agent/plan', { token });
+    const failed = await call('/api/v1/agent/step', { method: 'POST', token, body: { step: 'mkfs', status: 'failed', error: { code: 'AGENT_MKFS_FAILED', message: 'mkfs.ext4 exited 1', exitCode: 1 } } });
+    expect(failed.status).toBe(200);
+    expect(server.nodes.get(mac)?.phase).toBe('failed');
+    expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'wait' });
+    expect((await call('/api/v1/nodes/reinstall', { method: 'POST', token: server.adminToken, body: { nodes: 'n002' } })).json).toEqual({ changed: ['n002'], unchanged: [] });
+    expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'retry' });
+  });
+
+  test('wrong or missing tokens are 401 with a coded JSON error', async () => {
+    const r = await call('/api/v1/agent/plan', { token: 'f'.repeat(64) });
+    expect(r.status).toBe(401);
+    expect(r.json.error.code).toBe('BOOT_API_UNAUTHORIZED');
+    expect((await call('/api/v1/agent/plan')).status).toBe(401);
+    // The admin token is not a node token and vice versa.
+    expect((await call('/api/v1/agent/plan', { token: server.adminToken })).status).toBe(401);
+    expect((await call('/api/v1/nodes/localboot', { method: 'POST', token: tokenOf('52:54:00:78:00:12'), body: { nodes: 'n003' } })).status).toBe(401);
+  });
+
+  test('a plan for a node that is not to be installed is a 409 conflict', async () => {
+    const token = tokenOf('52:54:00:78:00:12');
+    await call('/api/v1/nodes/localboot', { method: 'POST', token: server.adminToken, body: { nodes: 'n003' } });
+    const r = await call('/api/v1/agent/plan', { token });
+    expect(r.status).toBe(409);
+    expect(r.json.error).toMatchObject({ code: 'BOOT_API_PHASE', remedy: expect.stringContaining('reinstall') });
+  });
+
+  test('malformed bodies are a 400, counted by code, and the server keeps serving', async () => {
+    const token = tokenOf('52:54:00:78:00:12');
+    const bad = [
+      await call('/api/v1/agent/step', { method: 'POST', token, raw: '{not json' }),
+      await call('/api/v1/agent/step', { method: 'POST', token, body: { step: 'x', status: 'maybe' } }),
+      await call('/api/v1/agent/step', { method: 'POST', token, body: [1, 2] }),
+      await call('/api/v1/agent/inventory', { method: 'POST', token, body: { cpus: 'two' } }),
+      await call('/api/v1/agent/log', { method: 'POST', token, body: { lines: [{ level: 'loud' }] } }),
+      await call('/api/v1/nodes/reinstall', { method: 'POST', token: server.adminToken, raw: 'x'.repeat(2 * 1024 * 1024) }),
+    ];
+    expect(bad.map((b) => b.status)).toEqual([400, 400, 400, 400, 400, 400]);
+    expect(bad.every((b) => b.json.error.code === 'BOOT_DECODE_HTTP_BODY')).toBe(true);
+    const status = (await call('/api/v1/status')).json as ServerStatus;
+    expect(status.counters['http.dropped.BOOT_DECODE_HTTP_BODY']).toBeGreaterThanOrEqual(6);
+    expect((await call('/api/v1/nodes')).status).toBe(200);
+  });
+
+  test('garbage that is not HTTP is dropped and counted', async () => {
+    const { connect } = await import('node:net');
+    const sock = connect(server.httpPort, '127.0.0.1');
+    await new Promise((ok) => sock.once('connect', ok));
+    const reply = new Promise<string>((ok) => {
+      let s = '';
+      sock.on('data', (d) => (s += d));
+      sock.on('close', () => ok(s));
+    });
+    sock.write('\x16\x03\x01\x02\x00garbage\r\n\r\n');
+    expect(await reply).toContain('400');
+    expect(((await call('/api/v1/status')).json as ServerStatus).counters['http.dropped.BOOT_DECODE_HTTP_PARSE']).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('admin API and CLI', () => {
+  test('rackcast nodes prints a table of every node with its phase', async () => {
+    const r = await cli(['nodes', '--server', base]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^HOSTNAME\s+MAC\s+IP\s+PHASE/);
+    expect(r.stdout).toMatch(/n001\s+52:54:00:78:00:10\s+10\.78\.0\.11\s+installed/);
+    expect(r.stdout).toContain('3 node(s)');
+  });
+
+  test('rackcast node show takes a MAC in any spelling or a host name', async () => {
+    const r = await cli(['node', 'show', '52-54-00-78-00-10', '--server', base]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('phase installed');
+    expect(r.stdout).toContain('bootloader succeeded');
+  });
+
+  test('rackcast node reinstall with a range needs the admin token, which the CLI finds through the config', async () => {
+    const noToken = await cli(['node', 'reinstall', 'n[001-003]', '--server', base]);
+    expect(noToken.code).toBe(3);
+    expect(noToken.stderr).toContain('admin token');
+    writeFileSync(cfg.file, JSON.stringify({ server: { interface: 'lo', address: '127.0.0.1', httpBind: '127.0.0.1', httpPort: server.httpPort }, paths: { stateDir: join(dir, 'state') }, dhcp: { mode: 'off' } }));
+    const r = await cli(['node', 'reinstall', 'n[001-003]', '--config', cfg.file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('3 node(s) changed');
+    const nodes = (await call('/api/v1/nodes')).json as NodeSummary[];
+    expect(nodes.map((n) => n.phase)).toEqual(['install', 'install', 'install']);
+    const missing = await cli(['node', 'localboot', 'n[001-009]', '--config', cfg.file]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('no such node: n004');
+  });
+
+  test('a server restart loses nothing', async () => {
+    await call('/api/v1/nodes/localboot', { method: 'POST', token: server.adminToken, body: { nodes: 'n003' } });
+    const before = ((await call('/api/v1/nodes')).json as NodeSummary[]).map((n) => [n.hostname, n.phase]);
+    const events = ((await call('/api/v1/nodes/n001')).json as NodeDetail).events.length;
+    const port = server.httpPort;
+    await server.stop();
+    await start(port);
+    expect(((await call('/api/v1/nodes')).json as NodeSummary[]).map((n) => [n.hostname, n.phase])).toEqual(before);
+    expect(((await call('/api/v1/nodes/n001')).json as NodeDetail).events.length).toBe(events);
+  });
+});

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+import { loadConfig, parseConfig } from '../../../bootserver/config.ts';
+import { ConfigError } from '../../../bootserver/errors.ts';
+
+const EXAMPLE = 'bootserver/rackcast.example.yaml';
+const iface = { interfaceAddress: () => '10.78.0.1' };
+
+function withChange(change: (doc: any) => void): unknown {
+  const doc = parse(readFileSync(EXAMPLE, 'utf8'));
+  change(doc);
+  return doc;
+}
+
+function errorOf(doc: unknown): ConfigError {
+  try {
+    parseConfig('r.yaml', doc, iface);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('no error');
+}
+
+describe('the shipped example config', () => {
+  const cfg = loadConfig(EXAMPLE, iface);
+
+  test('loads with its documented defaults', () => {
+    expect(cfg.server).toMatchObject({ interface: 'eth1', address: '10.78.0.1', httpPort: 8080, publicUrl: 'http://10.78.0.1:8080', adminTokenFile: '/var/lib/rackcast/admin.token' });
+    expect(cfg.dhcp).toMatchObject({ mode: 'full', leaseTimeSec: 3600, unknownNodes: 'ignore', authoritative: true });
+    expect(cfg.tftp).toMatchObject({ root: '/var/lib/rackcast/tftp', blockSizeMax: 1468, windowSizeMax: 16 });
+    expect(cfg.firstStage).toEqual({ bios: '/usr/lib/ipxe/undionly.kpxe', uefiX64: '/usr/lib/ipxe/ipxe.efi' });
+  });
+
+  test('a node gets defaults, then its groups, then its own settings', () => {
+    const n1 = cfg.nodes[0]!;
+    expect(n1).toMatchObject({ mac: '52:54:00:78:00:10', hostname: 'n001', ip: '10.78.0.11', image: 'debian12', localBoot: 'exit', bootloader: 'grub' });
+    expect(n1.disk.layout.map((p) => p.role)).toEqual(['bios-boot', 'esp', 'root']);
+  });
+
+  test('MACs in any spelling are normalised', () => {
+    const c = parseConfig('r.yaml', withChange((d) => {
+      d.nodes[0].mac = '52-54-00-78-00-1A';
+      d.nodes[1].mac = '5254.0078.001b';
+    }), iface);
+    expect(c.nodes.map((n) => n.mac)).toEqual(['52:54:00:78:00:1a', '52:54:00:78:00:1b']);
+  });
+});
+
+describe('errors name the key, the bad value and what is allowed', () => {
+  test.each([
+    ['a bad mode', (d: any) => (d.dhcp.mode = 'fool'), 'dhcp.mode', '"fool"', 'one of full, proxy, off'],
+    ['an unknown key', (d: any) => (d.dhcp.modes = 'full'), 'dhcp.modes', '"full"', 'unknown key'],
+    ['a bad MAC', (d: any) => (d.nodes[1].mac = '52:54:00:zz:00:11'), 'nodes[1].mac', '"52:54:00:zz:00:11"', 'a MAC address'],
+    ['a duplicate host name', (d: any) => (d.nodes[1].hostname = 'n001'), 'nodes[1].hostname', '"n001"', 'not already used by nodes[0]'],
+    ['a range outside its subnet', (d: any) => (d.dhcp.subnets[0].range = '10.78.0.100-10.79.0.5'), 'dhcp.subnets[0].range', '10.79.0.5', 'inside 10.78.0.0/24'],
+    ['a node address taken by a reservation', (d: any) => (d.nodes[0].ip = '10.78.0.5'), 'nodes[0].ip', '"10.78.0.5"', 'dhcp.reservations[0]'],
+    ['a node address outside every subnet (full mode)', (d: any) => (d.nodes[1].ip = '10.99.0.12'), 'nodes[1].ip', '"10.99.0.12"', 'inside one of dhcp.subnets'],
+    ['an unknown image', (d: any) => (d.nodes[0].image = 'centos'), 'nodes[0].image', '"centos"', 'one of the images debian12'],
+    ['an unknown group', (d: any) => (d.nodes[0].groups = ['rack9']), 'nodes[0].groups', 'rack9', 'groups defined under groups: (rack1)'],
+    ['a bad duration', (d: any) => (d.dhcp.leaseTime = '1x'), 'dhcp.leaseTime', '"1x"', 'a duration'],
+    ['a port out of range', (d: any) => (d.server.httpPort = 70000), 'server.httpPort', '70000', 'an integer from 1 to 65535'],
+    ['a full-mode server outside every subnet', (d: any) => (d.server.address = '192.168.9.9'), 'dhcp.subnets', '', 'contains the server address 192.168.9.9'],
+    ['a bad partition size', (d: any) => (d.defaults.disk.layout[2].size = 'lots'), 'defaults.disk.layout[2].size', '"lots"', 'a size like'],
+    ['a missing interface', (d: any) => delete d.server.interface, 'server.interface', 'undefined', 'required'],
+  ])('%s', (_name, change, key, value, allowed) => {
+    const err = errorOf(withChange(change));
+    expect(err.code).toBe('BOOT_CONFIG');
+    expect(err.details.key).toBe(key);
+    expect(err.message).toContain(`${key}:`);
+    expect(err.message).toContain(value);
+    expect(err.message).toContain(allowed);
+    expect(err.remedy).toContain(key);
+  });
+
+  test('a YAML syntax error and a missing file are coded errors too', () => {
+    expect(() => loadConfig('/nonexistent/rackcast.yaml')).toThrow(expect.objectContaining({ code: 'BOOT_CONFIG_READ' }));
+  });
+});
