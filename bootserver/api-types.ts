@@ -1,64 +1,13 @@
-// Wire types of the boot server's HTTP JSON API (/api/v1). The agent imports the agent
-// half (types only, erased at build); the CLI the admin half. docs/agent-api.md is the
-// prose version of the agent contract.
+// Wire types of the boot server's HTTP JSON API (/api/v1): the admin half here, the agent
+// half from agent/plan.ts. docs/agent-api.md is the prose version of the agent contract.
 
 export const NODE_PHASES = ['discovered', 'install', 'installing', 'installed', 'failed', 'localboot'] as const;
 export type NodePhase = (typeof NODE_PHASES)[number];
 
 // ---- agent <-> server (Authorization: Bearer <node token>) ----
-
-export interface Partition {
-  name: string;
-  role: 'bios-boot' | 'esp' | 'root' | 'swap' | 'data';
-  /** "1MiB", "512MiB", "20GiB" or "rest". */
-  size: string;
-  fs?: 'ext4' | 'xfs' | 'vfat' | 'swap';
-  mount?: string;
-}
-
-export interface InstallPlan {
-  node: { mac: string; hostname: string; ip?: string };
-  image: { name: string; format: 'tar.zst' };
-  /** The cast transfer to join (udpcast wire). */
-  session: {
-    portbase: number;
-    /** Default: broadcast of the boot NIC. */
-    rdvAddress?: string;
-    startTimeoutSec: number;
-    receiveTimeoutSec: number;
-  };
-  /** device: default first disk. */
-  disk: { device?: string; wipe: boolean; layout: Partition[] };
-  bootloader: 'grub' | 'extlinux' | 'none';
-  network: { mode: 'dhcp' | 'static'; address?: string; gateway?: string; dns?: string[] };
-  staging: 'tmpfs' | 'direct';
-  /** Commands run in the image chroot after the bootloader. */
-  hooks: string[];
-}
-
-export interface StepReport {
-  step: string;
-  status: 'running' | 'succeeded' | 'failed';
-  durationMs?: number;
-  bytes?: number;
-  rateBytesPerSec?: number;
-  error?: { code: string; message: string; command?: string[]; exitCode?: number; outputTail?: string };
-}
-
-export interface LogLine {
-  time: string;
-  level: 'debug' | 'info' | 'warn' | 'error';
-  msg: string;
-}
-
-export interface Inventory {
-  cpus: number;
-  memoryBytes: number;
-  disks: { name: string; sizeBytes: number; model?: string; rotational?: boolean }[];
-  nics: { name: string; mac: string; speedMbps?: number }[];
-}
-
-export type NextAction = 'wait' | 'retry' | 'poweroff' | 'reboot';
+// One definition, in the agent (it validates what it receives against it).
+export type { InstallPlan, Inventory, LogLine, NextAction, Partition, StepReport } from '../agent/plan.ts';
+import type { Inventory } from '../agent/plan.ts';
 
 // ---- admin API (mutations: Authorization: Bearer <admin token>) ----
 
