@@ -52,11 +52,13 @@ export async function* imageStream(dir: string, opts: ImageStreamOptions = {}): 
       child.once('close', (code, signal) => resolve({ name: i ? 'zstd' : 'tar', code, signal, tail }));
     });
   });
+  let complete = false;
   try {
     for await (const chunk of zstd.stdout!) yield chunk as Buffer;
+    complete = true;
   } finally {
-    if (tar.exitCode === null) tar.kill();
-    if (zstd.exitCode === null) zstd.kill();
+    // The consumer stopped early (an aborted session): end both programs.
+    if (!complete) for (const child of [tar, zstd]) if (child.exitCode === null) child.kill();
   }
   for (const r of await Promise.all(exits)) {
     // GNU tar exits 1 when a file changed while it was read: the image is not consistent.
