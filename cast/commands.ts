@@ -7,7 +7,7 @@ import { Terminal } from '../common/terminal.ts';
 import { formatBytes, formatRate, parseBitrate, parseSize } from '../common/units.ts';
 import { CastReceiver, type ReceiverOptions } from './receiver.ts';
 import { CastSender, type SenderOptions } from './sender.ts';
-import type { CastInput } from './slice-reader.ts';
+import { isStream, type CastInput } from './slice-reader.ts';
 
 // `rackcast send` and `rackcast receive`: udpcast's option names and meanings, our
 // defaults and exit codes. 0 = every receiver got everything, 1 = the transfer failed
@@ -229,7 +229,7 @@ function openInput(file: string | undefined): CastInput {
 }
 
 function closeInput(input: CastInput): void {
-  if ('fd' in input) {
+  if (!isStream(input)) {
     if (input.fd !== 0) closeSync(input.fd);
   } else if (input !== process.stdin) (input as ReadStream).destroy();
 }

@@ -35,6 +35,10 @@ export function packetOf(s: OutSlice, block: number): Buffer {
  */
 export type CastInput = { fd: number } | AsyncIterable<Uint8Array>;
 
+export function isStream(input: CastInput): input is AsyncIterable<Uint8Array> {
+  return Symbol.asyncIterator in input;
+}
+
 /** Cuts the input into slices of whole blocks, filled completely unless the input ends. */
 export class SliceReader {
   private readonly iter: AsyncIterator<Uint8Array> | null;
@@ -48,8 +52,9 @@ export class SliceReader {
 
   constructor(input: CastInput, blockSize: number) {
     this.blockSize = blockSize;
-    this.fd = 'fd' in input ? input.fd : null;
-    this.iter = 'fd' in input ? null : input[Symbol.asyncIterator]();
+    // process.stdin has an `fd` too, on a non-blocking pipe: anything iterable is a stream.
+    this.iter = isStream(input) ? input[Symbol.asyncIterator]() : null;
+    this.fd = isStream(input) ? null : input.fd;
   }
 
   /** The next slice of at most `maxBlocks` blocks; a 0-byte slice marks the end. */
