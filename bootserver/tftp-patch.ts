@@ -11,14 +11,17 @@ import { BootError } from './errors.ts';
 // apply after `npm ci`, and a fork would copy 2,500 lines to change 15. The version guard
 // refuses any other version, so an upgrade cannot drop the fix unnoticed.
 //
-// 1. Duplicate ACK (upstream issue #16, open since 2016): Window.resume treats an ACK of the
-//    previous window's last block as "resend the window", then advances the window anyway
-//    and calls the pending callback again (or a null one): the transfer stalls or dies with
-//    "cb is not a function". Any client that retransmits an ACK (iPXE under load, pxelinux,
-//    OVMF) triggers it. Fixed: such an ACK, and any ACK while the next window is still being
-//    filled, is ignored; a really lost block is resent by the retransmission timer. RFC 1123
-//    4.2.3.1 asks exactly that (never resend on a duplicate ACK): resending would let one
-//    early retransmission double every later block (the Sorcerer's Apprentice of RFC 1350).
+// 1. ACK handling of the sending window (Window.resume) is replaced. Upstream issue #16
+//    (open since 2016): a duplicate ACK resent the window, advanced it anyway and called the
+//    pending callback again (or a null one): the transfer stalled or died with "cb is not a
+//    function". Worse under loss: after a partial ACK the unconfirmed blocks stayed in the
+//    window while its bounds moved on, so ACKs for them were discarded as out of range and
+//    the transfer deadlocked; and a partial ACK of the last window ended the transfer with
+//    its final blocks unsent. Now an ACK confirms the blocks up to the one it names; the
+//    rest are resent with the next window (or at once in the last window) and only the
+//    ACK of the last block ends the transfer. A duplicate ACK changes nothing: the
+//    retransmission timer resends (RFC 1123 4.2.3.1: resending on a duplicate ACK would
+//    double every later block, the Sorcerer's Apprentice of RFC 1350).
 // 2. A datagram from another address or port (RFC 1350: wrong transfer ID) reached the
 //    transfer as if the client sent it, and one shorter than 2 bytes threw inside the socket
 //    handler and killed the process. Both are now dropped and counted.
@@ -33,8 +36,15 @@ export function tftpTransferDrops(): Record<string, number> {
 }
 
 interface WindowState {
-  _start: number;
+  _windowSize: number;
+  _pending: number;
+  _rollover: number;
+  _eof: boolean;
   _cb: (() => void) | null;
+  _blocks: { block: number }[];
+  _writerTimer: { reset(): void; start(fn: () => void): void };
+  _restransmitterSendFn: () => void;
+  _sendFn: (b: { block: number }) => void;
 }
 
 type OnAck = (this: { _window: WindowState | null }, ack: { block: number }) => void;
@@ -57,11 +67,23 @@ function apply(): void {
 
   writer._onAck = function (this: { _window: WindowState | null }, ack: { block: number }) {
     const w = this._window;
-    // Not waiting for an ACK (the next window is still being filled): a stale one.
+    // Not waiting for an ACK (the next window is still being filled): nothing to confirm.
     if (!w || !w._cb) return count('staleAck');
-    const previous = w._start === 0 ? 65535 : w._start - 1;
-    if (ack.block === previous) return count('duplicateAck');
-    onAck.call(this, ack);
+    const at = w._blocks.findIndex((b) => b.block === ack.block);
+    if (at < 0) return count(w._blocks[0] && ack.block === previousBlock(w._blocks[0].block, w._rollover) ? 'duplicateAck' : 'staleAck');
+    w._blocks.splice(0, at + 1);
+    w._writerTimer.reset();
+    if (w._blocks.length > 0 && w._eof) {
+      // The last window, partly confirmed: resend what is missing.
+      w._writerTimer.start(w._restransmitterSendFn);
+      w._blocks.forEach(w._sendFn);
+      return;
+    }
+    // Unconfirmed blocks go out again together with the next window's new ones.
+    w._pending = w._windowSize - w._blocks.length;
+    const cb = w._cb;
+    w._cb = null;
+    cb();
   } satisfies OnAck;
 
   incoming._initSocket = function (this: { _address: string; _port: number }, socket: unknown, onMessage: (msg: Buffer, rinfo: RemoteInfo) => void) {
@@ -72,6 +94,11 @@ function apply(): void {
       onMessage(msg, rinfo);
     });
   } satisfies InitSocket;
+}
+
+/** Block numbers wrap from 65535 to the negotiated rollover value (0 or 1). */
+function previousBlock(block: number, rollover: number): number {
+  return block === rollover ? 65535 : block - 1;
 }
 
 function count(reason: string): void {

@@ -32,7 +32,7 @@ async function fetchWith(client: Client, file: keyof typeof FILES): Promise<{ ok
     return { ok: false, why: `no file; exit ${r.code}: ${r.stderr}` };
   }
   const want = readFileSync(FILES[file]);
-  return { ok: sha(got) === sha(want), why: `exit ${r.code}, ${got.length}/${want.length} bytes: ${r.stderr.slice(-300)}` };
+  return { ok: sha(got) === sha(want), why: `exit ${r.code}, ${got.length}/${want.length} bytes: ${r.stderr.slice(-1500)}` };
 }
 
 async function counters(): Promise<Record<string, number>> {
@@ -42,8 +42,10 @@ async function counters(): Promise<Record<string, number>> {
 beforeAll(async () => {
   bl = await BootLab.create({ hosts: [{ role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
   bl.config.dhcp = { mode: 'off' };
-  // A short retransmission timeout keeps lockstep curl quick under loss (each loss costs one).
-  bl.config.tftp = { enabled: true, windowSizeMax: 16, timeoutMs: 300 };
+  // A short retransmission timeout keeps lockstep curl quick under loss (each loss costs one);
+  // more retries keep the give-up time (about 6 s) above atftp's own 1 s timeout, or a lost
+  // re-ACK from atftp would outlast the server.
+  bl.config.tftp = { enabled: true, windowSizeMax: 16, timeoutMs: 300, retries: 20 };
   await bl.startServer();
 });
 afterEach(async () => {
