@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 VITEST := vitest run --reporter=default
 
 .PHONY: setup kernel typecheck test test-unit test-netns test-cast test-agent test-boot test-e2e
-.PHONY: initrd initrd-repro image-busybox bench bench-cast bench-boot clean help
+.PHONY: demo initrd initrd-repro image-busybox bench bench-cast bench-boot clean help
 
 help:
 	@echo "make demo        PXE-boot lab VMs from rackcast and install them (the main job)"
@@ -59,6 +59,9 @@ initrd-repro: setup
 
 image-busybox: setup
 	node scripts/mkimage-busybox.ts
+
+demo: setup kernel initrd image-busybox
+	node scripts/demo.ts $(DEMO_ARGS)
 
 bench: bench-cast bench-boot
 

@@ -58,3 +58,56 @@ export interface ServerStatus {
   /** Packets and requests by outcome, including drops by error code ("dhcp.dropped.BOOT_DECODE_DHCP_SHORT"). */
   counters: Record<string, number>;
 }
+
+// ---- install status (GET /api/v1/installs; `rackcast status`) ----
+
+export type SessionState = 'waiting' | 'streaming' | 'done' | 'failed';
+
+export interface SessionInfo {
+  id: number;
+  image: string;
+  state: SessionState;
+  portbase: number;
+  minReceivers: number;
+  /** Nodes that fetched a plan for this session, and how many of them joined the stream. */
+  members: number;
+  joined: number;
+  createdAt: string;
+  startedAt: string | null;
+  /** Compressed bytes every receiver confirmed so far. */
+  bytes: number;
+  /** Expected compressed size: exact at the end, extrapolated from the tar position before. */
+  estimatedBytes: number | null;
+  rateBytesPerSec: number;
+  error?: string;
+}
+
+export interface NodeProgress {
+  mac: string;
+  hostname: string | null;
+  phase: NodePhase;
+  image: string | null;
+  session: number | null;
+  /** The step last reported, and how it stands. */
+  step: string | null;
+  stepStatus: 'running' | 'succeeded' | 'failed' | null;
+  stepsDone: number;
+  stepsTotal: number;
+  /** Stream bytes received so far (the receive step), with its rate and time left. */
+  bytes: number | null;
+  totalBytes: number | null;
+  rateBytesPerSec: number | null;
+  etaSec: number | null;
+  /** Seconds since the agent fetched its plan. */
+  elapsedSec: number | null;
+  failure: { step: string | null; code: string | null; message: string; remedy?: string; command?: string[]; exitCode?: number; outputTail?: string } | null;
+  /** Why it waits (e.g. for the next session). */
+  note: string | null;
+  updated: string;
+}
+
+export interface InstallStatus {
+  time: string;
+  sessions: SessionInfo[];
+  nodes: NodeProgress[];
+}

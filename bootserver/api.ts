@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/log.ts';
 import type {
   ApiErrorBody,
+  InstallPlan,
   Inventory,
   LogLine,
   NextAction,
@@ -19,7 +20,9 @@ import { ApiError, BootError, DecodeError } from './errors.ts';
 import type { LeaseStore } from './leases.ts';
 import { normalizeMac } from './mac.ts';
 import { expandNodeRange } from './noderange.ts';
-import { buildPlan } from './plan.ts';
+import { buildPlan, imageOf } from './plan.ts';
+import { installStatus } from './install-status.ts';
+import type { SessionManager } from './sessions.ts';
 import type { NodeRecord, NodeStore } from './state.ts';
 
 // The JSON API under /api/v1: reads for anyone who can reach the server, node changes
@@ -35,6 +38,7 @@ export interface ApiDeps {
   cfg: BootConfig;
   nodes: NodeStore;
   leases: LeaseStore | null;
+  sessions: SessionManager;
   counters: Counters;
   log: Logger;
   adminToken: string;
@@ -73,7 +77,8 @@ export class Api {
       { method: 'GET', path: /^\/nodes\/([^/]+)$/, auth: 'none', run: (c) => this.detail(this.findOne(decodeURIComponent(c.match[1]!))) },
       { method: 'POST', path: /^\/nodes\/(reinstall|localboot)$/, auth: 'admin', run: async (c) => this.change(c.match[1] as 'reinstall' | 'localboot', await c.body()) },
       { method: 'GET', path: /^\/leases$/, auth: 'none', run: () => this.d.leases?.list() ?? [] },
-      { method: 'GET', path: /^\/agent\/plan$/, auth: 'agent', run: (c) => this.plan(c.node!) },
+      { method: 'GET', path: /^\/installs$/, auth: 'none', run: () => installStatus(this.d.nodes, this.configured, this.d.sessions) },
+      { method: 'GET', path: /^\/agent\/plan$/, auth: 'agent', run: async (c) => this.plan(c.node!, c.req.socket.remoteAddress ?? '') },
       { method: 'POST', path: /^\/agent\/inventory$/, auth: 'agent', run: async (c) => this.inventory(c.node!, await c.body()) },
       { method: 'POST', path: /^\/agent\/step$/, auth: 'agent', run: async (c) => this.step(c.node!, await c.body()) },
       { method: 'POST', path: /^\/agent\/log$/, auth: 'agent', run: async (c) => this.logLines(c.node!, await c.body()) },
@@ -193,15 +198,20 @@ export class Api {
     return result;
   }
 
-  private plan(node: NodeRecord) {
+  /** The node's plan, pointing at the image session it joins from `address`. */
+  private async plan(node: NodeRecord, address: string): Promise<InstallPlan> {
     const conf = this.configured.get(node.mac);
     if (!conf) throw new ApiError(409, 'BOOT_API_NOT_INSTALLABLE', `node ${node.mac} is not in the config (phase ${node.phase})`, { remedy: 'add it under nodes: in rackcast.yaml and restart the server' });
     if (node.phase !== 'install' && node.phase !== 'installing') {
       throw new ApiError(409, 'BOOT_API_PHASE', `node ${conf.hostname} is ${node.phase}, not install`, { details: { mac: node.mac, phase: node.phase }, remedy: 'run `rackcast node reinstall` first' });
     }
-    const plan = buildPlan(conf, this.d.cfg);
+    imageOf(conf, this.d.cfg);
+    const joined = this.d.sessions.assign(conf, address.replace(/^::ffff:/, ''));
+    if (joined.note) this.d.log.info(`${conf.hostname}: ${joined.note}`);
     this.d.nodes.setPhase(node.mac, 'installing', 'agent fetched the plan');
-    return plan;
+    const plan = buildPlan(conf, this.d.cfg, joined.session.portbase);
+    const cap = await joined.tarBytes;
+    return cap === null ? plan : { ...plan, stagingCapBytes: cap };
   }
 
   private inventory(node: NodeRecord, body: unknown): Record<string, never> {

@@ -4,13 +4,14 @@ import { UsageError } from '../common/errors.ts';
 import { createLogger } from '../common/log.ts';
 import { Terminal } from '../common/terminal.ts';
 import { ApiClient } from './api-client.ts';
-import type { NodeChangeResult, NodeDetail, NodeSelection, NodeSummary } from './api-types.ts';
+import type { InstallStatus, NodeChangeResult, NodeDetail, NodeSelection, NodeSummary } from './api-types.ts';
 import { DEFAULT_CONFIG_FILE, loadConfig, type BootConfig } from './config.ts';
 import { PROXY_PORT, SERVER_PORT } from './dhcp-reply.ts';
 import { adoptSocket, reexecWithBoundSockets, takeListenFds, type SocketSpec } from './dhcp-socket.ts';
 import { BootError } from './errors.ts';
 import { expandNodeRange } from './noderange.ts';
 import { BootServer } from './server.ts';
+import { renderStatus } from './status-view.ts';
 
 // `rackcast serve`, `rackcast nodes` and `rackcast node show|reinstall|localboot`. The
 // last two talk to the running server's API: its address and the admin token come from
@@ -31,6 +32,17 @@ export const NODE_HELP = `usage: rackcast node show|reinstall|localboot <nodes> 
   show        phase, addresses, inventory and recent events
   reinstall   install again at the next network boot (new agent token)
   localboot   boot the local disk from now on, never install
+server options: --config FILE, --server URL, --token TOKEN`;
+
+export const STATUS_HELP = `usage: rackcast status [<nodes>] [--watch] [--interval SEC] [--timeout SEC] [--json] [server options]
+  <nodes>         only these (a MAC, a host name or a range like n[001-288]); default: all
+  --watch         refresh until no node is waiting to install or installing; exit 0 if
+                  none of them failed, 1 if one did (each failure is shown with its reason),
+                  2 if --timeout passed first
+  --interval SEC  refresh period with --watch (default 2)
+  --timeout SEC   give up watching after this long (default 7200)
+  --json          the status as JSON (one object per refresh with --watch)
+Shows the image sessions and each node's phase, step, progress, rate and time left.
 server options: --config FILE, --server URL, --token TOKEN`;
 
 const SERVER_OPTIONS = {
@@ -127,6 +139,48 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   if (v.json) process.stdout.write(JSON.stringify(r) + '\n');
   else process.stdout.write(`${verb}: ${r.changed.length} node(s) changed${r.unchanged.length ? `, ${r.unchanged.length} already so` : ''}\n`);
   return 0;
+}
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parseCommandLine(
+    argv,
+    { ...SERVER_OPTIONS, watch: { type: 'boolean' }, interval: { type: 'string' }, timeout: { type: 'string' } },
+    true,
+  );
+  if (v.help) return help(STATUS_HELP);
+  if (positionals.length > 1) throw new UsageError('name the nodes as one argument: a MAC, a host name or a range like n[001-288]');
+  const seconds = (key: string, text: string | undefined, dflt: number) => {
+    const n = text === undefined ? dflt : Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw UsageError.badValue(`--${key}`, text ?? '', 'a number of seconds above 0');
+    return n;
+  };
+  const intervalMs = seconds('interval', v.interval, 2) * 1000;
+  const deadline = Date.now() + seconds('timeout', v.timeout, 7200) * 1000;
+  let wanted: Set<string> | null = null;
+  if (positionals[0]) {
+    try {
+      wanted = new Set(expandNodeRange(positionals[0]).map((n) => n.toLowerCase()));
+    } catch (err) {
+      throw UsageError.badValue('<nodes>', positionals[0], `a node range (${(err as Error).message})`);
+    }
+  }
+  const api = client(v);
+  const tty = process.stdout.isTTY && !v.json;
+  for (;;) {
+    const s = await api.get<InstallStatus>('/installs');
+    if (wanted) s.nodes = s.nodes.filter((n) => wanted.has(n.mac) || (n.hostname !== null && wanted.has(n.hostname.toLowerCase())));
+    const text = v.json ? JSON.stringify(s) + '\n' : renderStatus(s);
+    // On a terminal the view is redrawn in place; in a log each refresh follows the last.
+    process.stdout.write(tty && v.watch ? `\x1b[H\x1b[J${text}` : v.watch && !v.json ? `--- ${s.time}\n${text}` : text);
+    if (!v.watch) return 0;
+    const busy = s.nodes.some((n) => n.phase === 'install' || n.phase === 'installing');
+    if (!busy) return s.nodes.some((n) => n.phase === 'failed') ? 1 : 0;
+    if (Date.now() + intervalMs > deadline) {
+      process.stderr.write(`rackcast status: still installing after --timeout; stopped watching (the installs go on)\n`);
+      return 2;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }
 
 const COLUMNS: [string, (n: NodeSummary) => string][] = [

@@ -39,9 +39,25 @@ export interface DiskConfig {
   layout: PartitionConfig[];
 }
 
+/** When an image session starts; an unset minReceivers means "every node marked for it". */
+export interface SessionSettings {
+  minReceivers?: number;
+  minWaitSec: number;
+  maxWaitSec: number;
+}
+
+export interface ImageConfig {
+  /** An unpacked root filesystem, streamed as tar | zstd on demand. */
+  dir: string;
+  zstdLevel: number;
+  session: SessionSettings;
+}
+
 /** What a node installs and how it boots afterwards; defaults < groups (in order) < node. */
 export interface NodeProfile {
   image?: string;
+  /** Overrides of the image's session settings: nodes that differ get a session of their own. */
+  session: Partial<SessionSettings>;
   disk: DiskConfig;
   bootloader: (typeof BOOTLOADERS)[number];
   localBoot: LocalBootMethod;
@@ -96,7 +112,7 @@ export interface BootConfig {
   tftp: { enabled: boolean; root: string; blockSizeMax: number; windowSizeMax: number; timeoutMs: number; retries: number };
   firstStage: { bios: string; uefiX64: string; uefiArm64?: string };
   installer: { kernel: string; initrd: string; cmdline: string; debug: boolean };
-  images: Record<string, { file: string }>;
+  images: Record<string, ImageConfig>;
   cast: { portbase: number; startTimeoutSec: number; receiveTimeoutSec: number };
   nodes: NodeConfig[];
 }
@@ -175,12 +191,12 @@ class Section {
   }
 
   /** Seconds: a number, or "90s", "30m", "12h", "7d". */
-  duration(k: string, dflt: number): number {
+  duration(k: string, dflt: number, min = 1): number {
     const v = this.obj[k];
     if (v === undefined || v === null) return dflt;
     const m = typeof v === 'number' ? [String(v), String(v), ''] : typeof v === 'string' ? /^(\d+)\s*([smhd]?)$/.exec(v.trim()) : null;
     const n = m ? Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as Record<string, number>)[m[2]!]! : NaN;
-    if (!Number.isInteger(n) || n < 1) throw this.bad(k, 'a duration like 3600, 90s, 30m, 12h or 7d');
+    if (!Number.isInteger(n) || n < min) throw this.bad(k, `a duration like 3600, 90s, 30m, 12h or 7d${min === 0 ? ', or 0' : ''}`);
     return n;
   }
 
@@ -214,7 +230,7 @@ class Section {
 }
 
 const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
-const PROFILE_KEYS = ['image', 'disk', 'bootloader', 'localBoot', 'network', 'staging', 'hooks'] as const;
+const PROFILE_KEYS = ['image', 'session', 'disk', 'bootloader', 'localBoot', 'network', 'staging', 'hooks'] as const;
 
 function readDisk(s: Section, base: DiskConfig): DiskConfig {
   if (!s.has('disk')) return base;
@@ -240,6 +256,7 @@ function readProfile(s: Section, base: NodeProfile, images: Record<string, unkno
   const image = s.optString('image', (x) => x in images, `one of the images ${Object.keys(images).join(', ') || '(none configured)'}`) ?? base.image;
   return {
     ...(image ? { image } : {}),
+    session: s.has('session') ? { ...base.session, ...readSession(s.section('session', SESSION_KEYS)) } : base.session,
     disk: readDisk(s, base.disk),
     bootloader: s.oneOf('bootloader', BOOTLOADERS, base.bootloader),
     localBoot: s.oneOf('localBoot', LOCAL_BOOT_METHODS, base.localBoot),
@@ -247,6 +264,16 @@ function readProfile(s: Section, base: NodeProfile, images: Record<string, unkno
     staging: s.oneOf('staging', ['tmpfs', 'direct'] as const, base.staging),
     hooks: s.has('hooks') ? s.strings('hooks') : base.hooks,
   };
+}
+
+const SESSION_KEYS = ['minReceivers', 'minWait', 'maxWait'] as const;
+
+function readSession(s: Section): Partial<SessionSettings> {
+  const out: Partial<SessionSettings> = {};
+  if (s.has('minReceivers')) out.minReceivers = s.int('minReceivers', 1, 1, 1024);
+  if (s.has('minWait')) out.minWaitSec = s.duration('minWait', 0, 0);
+  if (s.has('maxWait')) out.maxWaitSec = s.duration('maxWait', 1);
+  return out;
 }
 
 function readSubnet(s: Section): SubnetConfig {
@@ -375,10 +402,12 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
   };
 
   const imagesSection = top.section('images', Object.keys((top.obj.images as Obj | undefined) ?? {}));
-  const images: Record<string, { file: string }> = {};
+  const images: Record<string, ImageConfig> = {};
   for (const name of Object.keys(imagesSection.obj)) {
     if (!HOSTNAME.test(name)) throw imagesSection.bad(name, 'an image name of letters, digits and dashes');
-    images[name] = { file: imagesSection.section(name, ['file']).absPath('file') };
+    const im = imagesSection.section(name, ['dir', 'zstdLevel', ...SESSION_KEYS]);
+    // Five minutes after the first node joined, a session starts with whoever is there.
+    images[name] = { dir: im.absPath('dir', join(stateDir, 'images', name)), zstdLevel: im.int('zstdLevel', 3, 1, 19), session: { minWaitSec: 0, maxWaitSec: 300, ...readSession(im) } };
   }
 
   const c = top.section('cast', ['portbase', 'startTimeoutSec', 'receiveTimeoutSec']);
@@ -386,7 +415,7 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
   if (portbase % 2 !== 0) throw c.bad('portbase', 'an even port number');
   const cast = { portbase, startTimeoutSec: c.int('startTimeoutSec', 600, 1, 86400), receiveTimeoutSec: c.int('receiveTimeoutSec', 120, 1, 86400) };
 
-  const builtin: NodeProfile = { disk: { wipe: false, layout: DEFAULT_LAYOUT }, bootloader: 'grub', localBoot: 'auto', network: 'dhcp', staging: 'direct', hooks: [] };
+  const builtin: NodeProfile = { session: {}, disk: { wipe: false, layout: DEFAULT_LAYOUT }, bootloader: 'grub', localBoot: 'auto', network: 'dhcp', staging: 'tmpfs', hooks: [] };
   const defaults = readProfile(top.section('defaults', PROFILE_KEYS), builtin, images);
   const groupsSection = top.section('groups', Object.keys((top.obj.groups as Obj | undefined) ?? {}));
   const groupSections = new Map(Object.keys(groupsSection.obj).map((g) => [g, groupsSection.section(g, PROFILE_KEYS)]));

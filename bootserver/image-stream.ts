@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { RackcastError } from '../common/errors.ts';
 
 // The image as a stream made on demand: GNU tar of the image directory (numeric owners,
@@ -10,7 +12,20 @@ import { RackcastError } from '../common/errors.ts';
 export interface ImageStreamOptions {
   zstdLevel?: number;
   signal?: AbortSignal;
+  /** Updated while streaming, for the size estimate of `rackcast status`. */
+  progress?: ImageStreamProgress;
 }
+
+export interface ImageStreamProgress {
+  /** Uncompressed tar bytes zstd has been given so far. */
+  tarBytes: number;
+  /** Compressed bytes out so far; the whole stream once `done`. */
+  outBytes: number;
+  done: boolean;
+}
+
+/** How often the tar position is read from /proc while streaming. */
+const PROGRESS_POLL_MS = 500;
 
 const TAIL_BYTES = 2048;
 
@@ -53,8 +68,19 @@ export async function* imageStream(dir: string, opts: ImageStreamOptions = {}): 
     });
   });
   let complete = false;
+  const progress = opts.progress;
+  let polled = 0;
   try {
-    for await (const chunk of zstd.stdout!) yield chunk as Buffer;
+    for await (const chunk of zstd.stdout!) {
+      if (progress) {
+        progress.outBytes += (chunk as Buffer).length;
+        if (Date.now() - polled > PROGRESS_POLL_MS) {
+          polled = Date.now();
+          progress.tarBytes = bytesWritten(tar.pid) ?? progress.tarBytes;
+        }
+      }
+      yield chunk as Buffer;
+    }
     complete = true;
   } finally {
     // The consumer stopped early (an aborted session): end both programs.
@@ -71,4 +97,33 @@ export async function* imageStream(dir: string, opts: ImageStreamOptions = {}): 
       );
     }
   }
+  if (progress) progress.done = true;
+}
+
+/** A process's bytes written so far (its tar output), from /proc/PID/io; null once it is gone. */
+function bytesWritten(pid: number | undefined): number | null {
+  try {
+    const m = /^wchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The size of the tar of `dir`, near enough for a progress estimate: a 512-byte header per
+ * entry plus the data rounded up to 512 (long names and xattrs add a little more).
+ */
+export async function estimateTarBytes(dir: string): Promise<number> {
+  let total = 1024;
+  const pending = [dir];
+  for (let d = pending.pop(); d !== undefined; d = pending.pop()) {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const path = join(d, e.name);
+      total += 512;
+      if (e.isDirectory()) pending.push(path);
+      else if (e.isFile()) total += Math.ceil((await lstat(path)).size / 512) * 512;
+    }
+  }
+  return total;
 }

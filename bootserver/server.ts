@@ -12,6 +12,7 @@ import { FullDhcp, type NodeEvents } from './dhcp.ts';
 import { HttpServer } from './http.ts';
 import { LeaseStore } from './leases.ts';
 import { StatePolicy } from './policy.ts';
+import { SessionManager } from './sessions.ts';
 import { NodeStore, newToken, openStateDb } from './state.ts';
 import { TftpServer } from './tftp.ts';
 
@@ -34,6 +35,7 @@ export class BootServer {
   readonly nodes: NodeStore;
   readonly leases: LeaseStore | null;
   readonly adminToken: string;
+  readonly sessions: SessionManager;
   httpPort = 0;
   private readonly db: DatabaseSync;
   private readonly http: HttpServer;
@@ -90,10 +92,12 @@ export class BootServer {
           },
         })
       : null;
+    this.sessions = new SessionManager({ cfg, nodes: this.nodes, log: log.child('session') });
     const api = new Api({
       cfg,
       nodes: this.nodes,
       leases: this.leases,
+      sessions: this.sessions,
       counters: this.counters,
       log: log.child('api'),
       adminToken: this.adminToken,
@@ -116,6 +120,9 @@ export class BootServer {
     for (const [what, path] of [['installer.kernel', cfg.installer.kernel], ['installer.initrd', cfg.installer.initrd]] as const) {
       if (!existsSync(path)) log.warn(`${what} ${path} does not exist yet: installs cannot start`);
     }
+    for (const [name, image] of Object.entries(cfg.images)) {
+      if (!existsSync(image.dir)) log.warn(`image ${name}: directory ${image.dir} does not exist yet: its nodes cannot install`);
+    }
   }
 
   static async start(opts: BootServerOptions): Promise<BootServer> {
@@ -133,6 +140,7 @@ export class BootServer {
   }
 
   async stop(): Promise<void> {
+    await this.sessions.stop();
     this.dhcp?.close();
     this.tftp?.close();
     await this.http.close().catch(() => {});

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { nodeCommand, nodesCommand, serveCommand } from '../bootserver/index.ts';
+import { nodeCommand, nodesCommand, serveCommand, statusCommand } from '../bootserver/index.ts';
 import { receiveCommand, sendCommand } from '../cast/commands.ts';
 import { describeError, UsageError } from '../common/errors.ts';
 
@@ -12,6 +12,7 @@ const COMMANDS: Record<string, Command> = {
   receive: { run: receiveCommand, summary: 'receive a multicast transfer into a file or stdout' },
   serve: { run: serveCommand, summary: 'run the boot server (DHCP, TFTP, HTTP/iPXE, node API)' },
   nodes: { run: nodesCommand, summary: 'list the nodes the boot server knows and their phase' },
+  status: { run: statusCommand, summary: 'image sessions and install progress of every node (--watch: live)' },
   node: { run: nodeCommand, summary: 'show, reinstall or localboot nodes (MAC, host name, n[001-288])' },
 };
 

@@ -15,8 +15,8 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
-import { BootLab, SRV_IP } from '../../test/helpers/boot-lab.ts';
-import { KERNEL, MARKER } from '../../test/helpers/test-initrd.ts';
+import { BootLab, SRV_IP } from '../lab/boot-lab.ts';
+import { KERNEL, MARKER, testInitrd } from '../../test/helpers/test-initrd.ts';
 
 const SCRIPT = 'rackcast: install n001';
 
@@ -41,7 +41,7 @@ const median = (xs: number[]) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
 };
 
-const bl = await BootLab.create({ hosts: [{ role: 'cl', cidr: '10.78.0.250/24' }] });
+const bl = await BootLab.create({ hosts: [{ role: 'cl', cidr: '10.78.0.250/24' }], installer: { kernel: KERNEL, initrd: testInitrd({ padMiB: 0 }) } });
 const procs: ChildProcess[] = [];
 // Interrupted: take the lab, the VMs and the servers down with us.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

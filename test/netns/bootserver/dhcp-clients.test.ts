@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ServerStatus } from '../../../bootserver/api-types.ts';
-import { BootLab } from '../../helpers/boot-lab.ts';
+import { BootLab, testBootLab } from '../../helpers/boot-lab.ts';
 
 // Real DHCP clients (busybox udhcpc, ISC dhclient) and a herd of 500 simulated ones
 // against `rackcast serve` in full mode, between namespaces.
@@ -23,7 +23,7 @@ async function status(): Promise<ServerStatus> {
 }
 
 beforeAll(async () => {
-  bl = await BootLab.create({ hosts: [{ role: 'c1', cidr: '10.78.0.251/24' }, { role: 'c2', cidr: '10.78.0.252/24' }], ra: false });
+  bl = await testBootLab({ hosts: [{ role: 'c1', cidr: '10.78.0.251/24' }, { role: 'c2', cidr: '10.78.0.252/24' }], ra: false });
   script = join(bl.dir, 'udhcpc.sh');
   writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "BOUND $ip $hostname"\nexit 0\n', { mode: 0o755 });
   bl.config.dhcp.subnets = [{ subnet: '10.78.0.0/22', range: '10.78.1.0-10.78.3.250', router: '10.78.0.1', dns: ['10.78.0.1'] }];

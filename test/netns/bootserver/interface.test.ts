@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ServerStatus } from '../../../bootserver/api-types.ts';
-import { BootLab } from '../../helpers/boot-lab.ts';
+import { BootLab, testBootLab } from '../../helpers/boot-lab.ts';
 
 // A multi-homed server: eth0 on segment A (10.78.0.1/24), eth1 on segment B (10.79.0.1/24),
 // a client on each. DHCP must answer only on the configured interface, whichever it is,
@@ -28,7 +28,7 @@ async function serve(ifname: 'eth0' | 'eth1'): Promise<void> {
 }
 
 beforeAll(async () => {
-  bl = await BootLab.create({ hosts: [{ role: 'ca', cidr: '10.78.0.21/24' }, { role: 'cb', cidr: '10.78.0.22/24' }], ra: false });
+  bl = await testBootLab({ hosts: [{ role: 'ca', cidr: '10.78.0.21/24' }, { role: 'cb', cidr: '10.78.0.22/24' }], ra: false });
   await bl.lab.addSegment('b');
   await bl.lab.attach('srv', 'b', 'eth1', '10.79.0.1/24');
   // cb lives on segment B only.

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ServerStatus } from '../../../bootserver/api-types.ts';
-import { BootLab, NODE_MAC } from '../../helpers/boot-lab.ts';
+import { BootLab, NODE_MAC, testBootLab } from '../../helpers/boot-lab.ts';
 import { readUdpPcap } from '../../helpers/pcap.ts';
 
 // Hostile input from the network at every port the server listens on: DHCP 67 (and 4011 in
@@ -51,7 +51,7 @@ async function alive(): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  bl = await BootLab.create({ hosts: [{ role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
+  bl = await testBootLab({ hosts: [{ role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
 });
 afterAll(async () => {
   await bl?.destroy();

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ServerStatus } from '../../../bootserver/api-types.ts';
 import { MessageType, type DhcpPacket } from '../../../bootserver/dhcp-packet.ts';
-import { BootLab, NODE_MAC } from '../../helpers/boot-lab.ts';
+import { BootLab, NODE_MAC, testBootLab } from '../../helpers/boot-lab.ts';
 import { readUdpPcap } from '../../helpers/pcap.ts';
 
 // proxyDHCP beside the site's DHCP server (dnsmasq, addresses only, in its own namespace):
@@ -27,7 +27,7 @@ async function probe(args: string[]): Promise<{ from: string; packet: DhcpPacket
 }
 
 beforeAll(async () => {
-  bl = await BootLab.create({ hosts: [{ role: 'site', cidr: '10.78.0.2/24' }, { role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
+  bl = await testBootLab({ hosts: [{ role: 'site', cidr: '10.78.0.2/24' }, { role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
   bl.startSiteDhcp('site');
   bl.config.dhcp = { mode: 'proxy' };
   await bl.startServer();

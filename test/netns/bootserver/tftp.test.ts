@@ -3,7 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { ServerStatus } from '../../../bootserver/api-types.ts';
-import { BootLab } from '../../helpers/boot-lab.ts';
+import { BootLab, testBootLab } from '../../helpers/boot-lab.ts';
 
 // TFTP to real clients (atftp with RFC 7440 windows, curl in lockstep) from `rackcast serve`,
 // clean, with 10 % loss each way, and with every client packet duplicated on the wire (nft
@@ -40,7 +40,7 @@ async function counters(): Promise<Record<string, number>> {
 }
 
 beforeAll(async () => {
-  bl = await BootLab.create({ hosts: [{ role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
+  bl = await testBootLab({ hosts: [{ role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
   bl.config.dhcp = { mode: 'off' };
   // A short retransmission timeout keeps lockstep curl quick under loss (each loss costs one);
   // more retries keep the give-up time (about 6 s) above atftp's own 1 s timeout, or a lost

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { silentLogger } from '../../../common/log.ts';
-import type { InstallPlan, NodeDetail, NodeSummary, ServerStatus } from '../../../bootserver/api-types.ts';
+import type { InstallPlan, InstallStatus, NodeDetail, NodeSummary, ServerStatus } from '../../../bootserver/api-types.ts';
 import { parseConfig, type BootConfig } from '../../../bootserver/config.ts';
 import { BootServer } from '../../../bootserver/server.ts';
 import { collect } from '../../../scripts/lab/netns.ts';
@@ -16,6 +16,7 @@ import { collect } from '../../../scripts/lab/netns.ts';
 
 const CLI = resolve(import.meta.dirname, '../../../cli/main.ts');
 const N1 = '52:54:00:78:00:10';
+const PORTBASE = 20000 + 2 * Math.floor(Math.random() * 10000);
 let dir: string;
 let cfg: BootConfig;
 let server: BootServer;
@@ -28,12 +29,15 @@ function makeConfig(port: number): BootConfig {
     dhcp: { mode: 'off' },
     tftp: { enabled: false, root: join(dir, 'tftp') },
     installer: { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), cmdline: 'console=ttyS0' },
-    images: { img: { file: '/dev/null' } },
+    // The sessions' senders really listen (on lo, ports of their own) but no receiver comes.
+    images: { img: { dir: join(dir, 'image') }, gone: { dir: join(dir, 'no-such-image') } },
+    cast: { portbase: PORTBASE },
     defaults: { image: 'img' },
     nodes: [
       { mac: N1, hostname: 'n001', ip: '10.78.0.11' },
       { mac: '52:54:00:78:00:11', hostname: 'n002' },
       { mac: '52:54:00:78:00:12', hostname: 'n003' },
+      { mac: '52:54:00:78:00:13', hostname: 'n004', image: 'gone' },
     ],
   });
 }
@@ -89,6 +93,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'vmlinuz'), Buffer.alloc(3 * 1024 * 1024, 7));
   writeFileSync(join(dir, 'initrd.img'), Buffer.alloc(5 * 1024 * 1024 + 3, 9));
   mkdirSync(join(dir, 'tftp'));
+  mkdirSync(join(dir, 'image'));
   symlinkSync('/etc/passwd', join(dir, 'tftp', 'escape.efi'));
   writeFileSync(join(dir, 'tftp', 'inside.efi'), 'x');
   await start();
@@ -157,7 +162,7 @@ describe('the agent contract', () => {
     const p = plan.json as InstallPlan;
     expect(p.node).toEqual({ mac: N1, hostname: 'n001', ip: '10.78.0.11' });
     expect(p.image).toEqual({ name: 'img', format: 'tar.zst' });
-    expect(p.session).toMatchObject({ portbase: 9000 });
+    expect(p.session).toMatchObject({ portbase: PORTBASE });
     expect(p.disk.layout.map((x) => x.role)).toEqual(['bios-boot', 'esp', 'root']);
     expect(server.nodes.get(N1)?.phase).toBe('installing');
     expect((await call('/api/v1/agent/inventory', { method: 'POST', token, body: { cpus: 2, memoryBytes: 2 ** 30, disks: [{ name: 'vda', sizeBytes: 1e9 }], nics: [{ name: 'eth0', mac: N1 }] } })).status).toBe(200);
@@ -193,6 +198,24 @@ describe('the agent contract', () => {
     // The admin token is not a node token and vice versa.
     expect((await call('/api/v1/agent/plan', { token: server.adminToken })).status).toBe(401);
     expect((await call('/api/v1/nodes/localboot', { method: 'POST', token: tokenOf('52:54:00:78:00:12'), body: { nodes: 'n003' } })).status).toBe(401);
+  });
+
+  test('the install status shows each node\'s step and the session it waits in', async () => {
+    const status = (await call('/api/v1/installs')).json as InstallStatus;
+    const n1 = status.nodes.find((n) => n.hostname === 'n001')!;
+    expect(n1).toMatchObject({ phase: 'installed', step: 'bootloader', stepStatus: 'succeeded', stepsDone: 2, session: 1, failure: null });
+    const n2 = status.nodes.find((n) => n.hostname === 'n002')!;
+    expect(n2.phase).toBe('install');
+    // Both agents asked from 127.0.0.1: one address is one receiver, the later node holds it.
+    expect(status.sessions[0]).toMatchObject({ id: 1, image: 'img', state: 'waiting', portbase: PORTBASE, members: 1, joined: 0, minReceivers: 3 });
+  });
+
+  test('a node whose image directory is missing gets a 409 that names it; the node says why it waits', async () => {
+    const r = await call('/api/v1/agent/plan', { token: tokenOf('52:54:00:78:00:13') });
+    expect(r.status).toBe(409);
+    expect(r.json.error).toMatchObject({ code: 'BOOT_API_IMAGE_MISSING', message: expect.stringContaining(join(dir, 'no-such-image')), remedy: expect.stringContaining('rackcast node reinstall n004') });
+    const n4 = ((await call('/api/v1/installs')).json as InstallStatus).nodes.find((n) => n.hostname === 'n004')!;
+    expect(n4).toMatchObject({ phase: 'install', note: expect.stringContaining('does not exist') });
   });
 
   test('a plan for a node that is not to be installed is a 409 conflict', async () => {
@@ -241,7 +264,7 @@ describe('admin API and CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^HOSTNAME\s+MAC\s+IP\s+PHASE/);
     expect(r.stdout).toMatch(/n001\s+52:54:00:78:00:10\s+10\.78\.0\.11\s+installed/);
-    expect(r.stdout).toContain('3 node(s)');
+    expect(r.stdout).toContain('4 node(s)');
   });
 
   test('rackcast node show takes a MAC in any spelling or a host name', async () => {
@@ -260,10 +283,10 @@ describe('admin API and CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('3 node(s) changed');
     const nodes = (await call('/api/v1/nodes')).json as NodeSummary[];
-    expect(nodes.map((n) => n.phase)).toEqual(['install', 'install', 'install']);
+    expect(nodes.map((n) => n.phase)).toEqual(['install', 'install', 'install', 'install']);
     const missing = await cli(['node', 'localboot', 'n[001-009]', '--config', cfg.file]);
     expect(missing.code).toBe(3);
-    expect(missing.stderr).toContain('no such node: n004');
+    expect(missing.stderr).toContain('no such node: n005');
   });
 
   test('a server restart loses nothing', async () => {

@@ -39,6 +39,18 @@ describe('the shipped example config', () => {
     expect(n1.disk.layout.map((p) => p.role)).toEqual(['bios-boot', 'esp', 'root']);
   });
 
+  test('images are directories with session settings; a group may override them', () => {
+    expect(cfg.images.debian12).toEqual({ dir: '/var/lib/rackcast/images/debian12', zstdLevel: 3, session: { minWaitSec: 0, maxWaitSec: 300 } });
+    const c = parseConfig('r.yaml', withChange((d) => {
+      d.paths.stateDir = '/srv/rc';
+      d.images = { tiny: { minReceivers: 10, maxWait: '90s' } };
+      d.defaults.image = 'tiny';
+      d.groups.rack1.session = { maxWait: '20m', minWait: '10s' };
+    }), iface);
+    expect(c.images.tiny).toEqual({ dir: '/srv/rc/images/tiny', zstdLevel: 3, session: { minReceivers: 10, minWaitSec: 0, maxWaitSec: 90 } });
+    expect(c.nodes[0]!.session).toEqual({ maxWaitSec: 1200, minWaitSec: 10 });
+  });
+
   test('MACs in any spelling are normalised', () => {
     const c = parseConfig('r.yaml', withChange((d) => {
       d.nodes[0].mac = '52-54-00-78-00-1A';
@@ -52,6 +64,9 @@ describe('errors name the key, the bad value and what is allowed', () => {
   test.each([
     ['a bad mode', (d: any) => (d.dhcp.mode = 'fool'), 'dhcp.mode', '"fool"', 'one of full, proxy, off'],
     ['an unknown key', (d: any) => (d.dhcp.modes = 'full'), 'dhcp.modes', '"full"', 'unknown key'],
+    ['an image given as a file', (d: any) => (d.images.debian12 = { file: '/srv/x.tar.zst' }), 'images.debian12.file', '"/srv/x.tar.zst"', 'unknown key'],
+    ['a relative image directory', (d: any) => (d.images.debian12.dir = 'images/debian12'), 'images.debian12.dir', '"images/debian12"', 'an absolute path'],
+    ['a bad session wait', (d: any) => (d.groups.rack1.session = { maxWait: 'soon' }), 'groups.rack1.session.maxWait', '"soon"', 'a duration'],
     ['a bad MAC', (d: any) => (d.nodes[1].mac = '52:54:00:zz:00:11'), 'nodes[1].mac', '"52:54:00:zz:00:11"', 'a MAC address'],
     ['a duplicate host name', (d: any) => (d.nodes[1].hostname = 'n001'), 'nodes[1].hostname', '"n001"', 'not already used by nodes[0]'],
     ['a range outside its subnet', (d: any) => (d.dhcp.subnets[0].range = '10.78.0.100-10.79.0.5'), 'dhcp.subnets[0].range', '10.79.0.5', 'inside 10.78.0.0/24'],

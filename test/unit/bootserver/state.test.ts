@@ -17,7 +17,7 @@ function cfg(extra: Record<string, unknown> = {}) {
     server: { interface: 'eth0', address: '10.78.0.1' },
     dhcp: { mode: 'off', unknownNodes: 'discover' },
     installer: { kernel: '/k', initrd: '/i', cmdline: 'console=ttyS0' },
-    images: { img: { file: '/x' } },
+    images: { img: { dir: '/x' } },
     groups: { uefi: { localBoot: 'exit' } },
     nodes: [
       { mac: '52:54:00:78:00:10', hostname: 'n001', image: 'img' },
