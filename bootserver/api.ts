@@ -317,6 +317,9 @@ function parseStepReport(body: unknown): StepReport {
     const v = field(body, k, 'number', true) as number | undefined;
     if (v !== undefined) r[k] = v;
   }
+  // The agent's step facts (staging, sha256, bootloader targets): kept as sent, the body size is bounded.
+  const detail = field(body, 'detail', 'object', true) as Record<string, unknown> | undefined;
+  if (detail !== undefined) r.detail = detail;
   const e = field(body, 'error', 'object', true);
   if (e !== undefined) {
     r.error = { code: field(e, 'code', 'string') as string, message: field(e, 'message', 'string') as string };

@@ -141,6 +141,9 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Without a terminal, `status --watch` repeats an unchanged view this often. */
+const LOG_REFRESH_MS = 30_000;
+
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values: v, positionals } = parseCommandLine(
     argv,
@@ -166,12 +169,19 @@ export async function statusCommand(argv: string[]): Promise<number> {
   }
   const api = client(v);
   const tty = process.stdout.isTTY && !v.json;
+  let shown = { what: '', at: 0 };
   for (;;) {
     const s = await api.get<InstallStatus>('/installs');
     if (wanted) s.nodes = s.nodes.filter((n) => wanted.has(n.mac) || (n.hostname !== null && wanted.has(n.hostname.toLowerCase())));
     const text = v.json ? JSON.stringify(s) + '\n' : renderStatus(s);
-    // On a terminal the view is redrawn in place; in a log each refresh follows the last.
-    process.stdout.write(tty && v.watch ? `\x1b[H\x1b[J${text}` : v.watch && !v.json ? `--- ${s.time}\n${text}` : text);
+    // On a terminal the view is redrawn in place. In a log a refresh follows the last
+    // only when a node changed step or phase, or every 30 s.
+    const what = s.nodes.map((n) => `${n.phase}/${n.step}/${n.stepStatus}`).join();
+    if (!v.watch || tty) process.stdout.write(tty && v.watch ? `\x1b[H\x1b[J${text}` : text);
+    else if (v.json || what !== shown.what || Date.now() - shown.at >= LOG_REFRESH_MS) {
+      process.stdout.write(v.json ? text : `--- ${s.time}\n${text}`);
+      shown = { what, at: Date.now() };
+    }
     if (!v.watch) return 0;
     const busy = s.nodes.some((n) => n.phase === 'install' || n.phase === 'installing');
     if (!busy) return s.nodes.some((n) => n.phase === 'failed') ? 1 : 0;

@@ -43,7 +43,7 @@ export function nodeProgress(n: NodeRecord, events: NodeEvent[], conf: NodeConfi
     etaSec: rate && bytes !== null && totalBytes !== null && totalBytes >= bytes ? Math.round((totalBytes - bytes) / rate) : null,
     elapsedSec: start >= 0 && (n.phase === 'installing' || n.phase === 'install') ? Math.round((now - Date.parse(events[start]!.time)) / 1000) : null,
     failure: n.phase === 'failed' ? failure(current, steps) : null,
-    note: n.phase === 'install' ? (events.findLast((e) => e.kind === 'session' || e.kind === 'phase')?.message ?? null) : null,
+    note: n.phase === 'install' ? (events.findLast((e) => e.kind === 'session' || (e.kind === 'phase' && e.message.includes('session')))?.message ?? null) : null,
     updated: new Date(n.updated).toISOString(),
   };
 }

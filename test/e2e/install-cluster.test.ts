@@ -20,7 +20,8 @@ const LOCAL_BOOT = 'rackcast: local boot (installed';
 const NODES = ['n001', 'n002', 'n003'].map((hostname, i) => ({ hostname, mac: `52:54:00:78:01:1${i}` }));
 
 const lab = useBootLab({}, (bl) => {
-  execFileSync(process.execPath, [join(REPO, 'scripts/build-initrd.ts'), '--zstd-level', '3'], { stdio: 'ignore' });
+  // Cached by input hash: rebuilt only when the agent or the initrd inputs changed.
+  execFileSync(process.execPath, [join(REPO, 'scripts/build-initrd.ts')], { stdio: 'ignore' });
   const image = join(bl.dir, 'images/busybox');
   execFileSync(process.execPath, [join(REPO, 'scripts/mkimage-busybox.ts'), '--out', image], { stdio: 'ignore' });
   bl.config.installer = { kernel: join(INITRD_DIR, 'vmlinuz'), initrd: join(INITRD_DIR, 'initrd.img'), cmdline: 'console=ttyS0,115200 panic=-1' };
