@@ -172,6 +172,19 @@ export class Vm {
     }
   }
 
+  /** The first serial line containing `marker`, once the line is complete (or as far as it got within the time). */
+  async lineWith(marker: string, timeoutMs = 10_000): Promise<string | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.poll();
+      const at = this.text.indexOf(marker);
+      const end = at < 0 ? -1 : this.text.indexOf('\n', at);
+      if (end >= 0) return this.text.slice(at, end).replace(/\r$/, '');
+      if (Date.now() > deadline || this.exitCode !== undefined) return at < 0 ? null : this.text.slice(at);
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
   /** Resolves when QEMU has exited (after kill() or a guest poweroff). */
   async exited(timeoutMs: number): Promise<number | null | undefined> {
     const deadline = Date.now() + timeoutMs;

@@ -60,10 +60,7 @@ test('three VMs install from one multicast session and boot their own disks', as
   expect(s.nodes.map((n) => [n.hostname, n.phase, n.stepsDone])).toEqual(NODES.map((n) => [n.hostname, 'installed', 10]));
   expect(s.sessions).toHaveLength(1);
   expect(s.sessions[0]).toMatchObject({ id: 1, image: 'busybox', state: 'done', joined: 3, minReceivers: 3 });
-  for (const [i, vm] of vms.entries()) {
-    const line = new RegExp(`${OS_UP}[^\\n]*`).exec(vm.serial())![0];
-    expect(line).toContain(`host=${NODES[i]!.hostname}`);
-  }
+  for (const [i, vm] of vms.entries()) expect(await vm.lineWith(OS_UP)).toContain(`host=${NODES[i]!.hostname}`);
   const status = await bl.cli(['status']);
   expect(status.code, status.stderr).toBe(0);
   expect(status.stdout).toMatch(/session 1\s+busybox\s+done\s+3 node\(s\)/);
