@@ -27,6 +27,8 @@ const CLIENT_ABORT = /aborted|denied/i;
 export class TftpServer {
   private readonly d: TftpDeps;
   private server: Server | null = null;
+  /** Transfers under way, each with its ending (so close() can end them). */
+  private readonly active = new Map<GetRequest, () => void>();
 
   constructor(deps: TftpDeps) {
     this.d = deps;
@@ -58,9 +60,14 @@ export class TftpServer {
     this.server = server;
   }
 
+  /** Stops listening and ends the transfers under way: the package's close() leaves them resending for up to half a minute. */
   close(): void {
     this.server?.close();
     this.server = null;
+    for (const [req, fail] of this.active) {
+      fail();
+      req.abort('server stopping');
+    }
   }
 
   /** Drops by the transfer sockets (wrong TID, runts, duplicate ACKs). */
@@ -77,8 +84,10 @@ export class TftpServer {
     const finish = (ok: boolean) => {
       if (done) return;
       done = true;
+      this.active.delete(req);
       this.d.onTransfer?.(peer, req.file, ok);
     };
+    this.active.set(req, () => finish(false));
     req.on('error', (err: Error) => {
       finish(false);
       if (CLIENT_ABORT.test(err.message)) {

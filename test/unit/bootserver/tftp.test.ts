@@ -151,6 +151,67 @@ describe('options, paths and odd clients', () => {
   });
 });
 
+describe('resends back off (atftp re-ACKs a gap only once)', () => {
+  // Config here: timeoutMs 300, retries 3. Lockstep, so each DATA block is one datagram.
+  test('a silent client gets each block again after 300, 600, 1200 ms, the clock restarts on progress, and the transfer is given up 2.4 s after the last resend', async () => {
+    const failedBefore = counters.get('tftp.failed');
+    const s = createSocket('udp4');
+    await new Promise<void>((ok) => s.bind(0, HOST, ok));
+    const arrivals = new Map<number, number[]>();
+    let acked1 = false;
+    s.on('message', (m, r) => {
+      if (m.readUInt16BE(0) !== 3) return;
+      const block = m.readUInt16BE(2);
+      arrivals.set(block, [...(arrivals.get(block) ?? []), performance.now()]);
+      // Block 1 is confirmed after its third copy; block 2 never is.
+      if (block === 1 && arrivals.get(1)!.length === 3 && !acked1) {
+        acked1 = true;
+        s.send(Buffer.from([0, 4, 0, 1]), r.port, r.address);
+      }
+    });
+    s.send(rrq('stage.efi'), port, HOST);
+    // 0.9 s for block 1, then 0.3 + 0.6 + 1.2 s of resends of block 2 and the 2.4 s wait: 5.4 s.
+    await new Promise((r) => setTimeout(r, 6000));
+    s.close();
+    const gaps = (ts: number[]) => ts.slice(1).map((t, i) => t - ts[i]!);
+    const g1 = gaps(arrivals.get(1) ?? []);
+    const g2 = gaps(arrivals.get(2) ?? []);
+    expect(g1).toHaveLength(2);
+    expect(g2, 'three resends of block 2, then no more').toHaveLength(3);
+    for (const [got, want] of [...g1.map((g, i) => [g, [300, 600][i]!]), ...g2.map((g, i) => [g, [300, 600, 1200][i]!])]) {
+      expect(got).toBeGreaterThan(want! * 0.9);
+      expect(got).toBeLessThan(want! * 1.5);
+    }
+    expect(counters.get('tftp.failed')).toBe(failedBefore + 1);
+    expect(logs.some((l) => l.level === 'warn' && l.msg === 'transfer failed' && l.fields.error === 'Timed out')).toBe(true);
+  });
+
+  test('closing the server ends the transfers under way with an error to the client', async () => {
+    const cfg = parseConfig('t.yaml', { server: { interface: 'lo', address: HOST }, dhcp: { mode: 'off' }, tftp: { enabled: true, root: join(dir, 'root') } });
+    const p = await freeUdpPort();
+    const ended: boolean[] = [];
+    const local = new TftpServer({ cfg, files: new ServedFiles(cfg.tftp.root, []), counters: new Counters(), log: createLogger(() => {}, 't'), port: p, onTransfer: (_a, _f, ok) => ended.push(ok) });
+    await local.listen();
+    const s = createSocket('udp4');
+    await new Promise<void>((ok) => s.bind(0, HOST, ok));
+    const got: number[] = [];
+    const error = new Promise<Buffer>((ok) =>
+      s.on('message', (m) => {
+        got.push(m.readUInt16BE(0));
+        if (m.readUInt16BE(0) === 5) ok(m);
+      }),
+    );
+    s.send(rrq('stage.efi'), p, HOST);
+    await new Promise((r) => setTimeout(r, 100));
+    local.close();
+    const e = await error;
+    s.close();
+    expect(got[0]).toBe(3);
+    expect(e.subarray(4, -1).toString()).toBe('server stopping');
+    expect(ended).toEqual([false]);
+  });
+});
+
 /** UDP ports this process has bound to 0.0.0.0 (from /proc/net/udp, by socket inode of our fds). */
 async function wildcardUdpPortsOfSelf(): Promise<number[]> {
   const { readdirSync, readlinkSync, readFileSync } = await import('node:fs');
