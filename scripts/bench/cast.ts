@@ -32,9 +32,11 @@ const LOSSES = values.loss.split(',').map(Number);
 const VARIANTS = values.variants.split(',') as Variant[];
 const NODE = resolve(import.meta.dirname, '../../node_modules/.bin/node');
 const CLI = resolve(import.meta.dirname, '../../cli/main.ts');
-// udp-sender waits ~200 s for receivers that vanished without a word; past this a run is
-// counted as failed rather than waited for.
-const TIMEOUT_MS = 120_000;
+// A healthy run takes seconds. Past this a run is counted as failed rather than waited for.
+const TIMEOUT_MS = 90_000;
+// udp-sender waits ~200 s for receivers that vanished (udp-receiver aborts under loss);
+// once every receiver has exited, the sender gets this long to notice.
+const SENDER_GRACE_MS = 10_000;
 
 type Variant = 'udpcast' | 'udpcast-rcvbuf' | 'rackcast';
 
@@ -74,14 +76,31 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
       : ['udp-sender', '--interface', 'eth0', '--nokbd', '--min-receivers', String(n), '--file', input];
   const receivers = roles.map((r, i) => collect(lab.spawn(r, rxCmd(outs[i]!)), TIMEOUT_MS));
   await new Promise((r) => setTimeout(r, 400));
-  const sender = lab.spawn('srv', ['/usr/bin/time', '-f', '%U %S', '-o', timeFile, ...txCmd]);
+  // Its own process group: /usr/bin/time does not pass a kill on, so the group is ended.
+  const sender = lab.spawn('srv', ['/usr/bin/time', '-f', '%U %S', '-o', timeFile, ...txCmd], { detached: true });
+  const killSender = () => {
+    try {
+      process.kill(-sender.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const deadline = setTimeout(killSender, TIMEOUT_MS);
+  let grace: NodeJS.Timeout | undefined;
+  let senderDone = false;
+  void Promise.all(receivers).then(() => {
+    if (!senderDone) grace = setTimeout(killSender, SENDER_GRACE_MS);
+  });
   let startedAt = 0;
   const marker = variant === 'rackcast' ? '"cast:started"' : 'Starting transfer';
   sender.stderr!.on('data', (d: Buffer) => {
     if (!startedAt && d.toString().includes(marker)) startedAt = performance.now();
   });
-  const s = await collect(sender, TIMEOUT_MS);
+  const s = await collect(sender, TIMEOUT_MS + SENDER_GRACE_MS);
   const end = performance.now();
+  senderDone = true;
+  clearTimeout(deadline);
+  clearTimeout(grace);
   const rs = await Promise.all(receivers);
   let copies = 0;
   for (const o of outs) if (existsSync(o) && (await sha(o)) === want) copies++;
