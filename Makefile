@@ -36,7 +36,7 @@ test: setup typecheck kernel
 test-unit: setup
 	$(VITEST) --project unit
 
-test-netns: setup
+test-netns: setup kernel
 	$(VITEST) --project netns
 
 test-cast: setup
