@@ -108,9 +108,10 @@ function apply(): void {
   } satisfies InitSocket;
 }
 
-/** Exponential backoff in place of the package's fixed-interval Retransmitter (same interface). */
-export const MAX_BACKOFF_FACTOR = 8;
+/** The longest wait between resends, in multiples of tftp.timeoutMs. */
+const MAX_BACKOFF_FACTOR = 8;
 
+/** Exponential backoff in place of the package's fixed-interval Retransmitter (same interface). */
 class BackoffRetransmitter implements Retransmitter {
   private timer: NodeJS.Timeout | null = null;
   private pending: number;
