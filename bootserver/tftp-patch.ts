@@ -31,6 +31,9 @@ import { BootError } from './errors.ts';
 //    failed 1 run in 5). Resends now back off: timeoutMs, doubling up to 8 x timeoutMs,
 //    `retries` times, from the start again after any progress (RFC 1123 4.2.3.2: adaptive
 //    timeouts). A dead client is given up after 31 s with the defaults.
+// 4. DATA packets were built with the deprecated `new Buffer`: zero-filled, and for the
+//    process's first 10,000 blocks Node captured a stack trace for each to decide whether to
+//    warn. They now come from Buffer.allocUnsafe (pooled; every byte is then written).
 
 export const PATCHED_VERSION = '0.1.2';
 
@@ -56,6 +59,7 @@ interface WindowState {
 type OnAck = (this: { _window: WindowState | null }, ack: { block: number }) => void;
 type Retransmitter = { reset(): void; start(fn: () => void): void };
 type RequestLike = { _timeout: number; _retries: number; _close(err: Error): void };
+type SendBlock = (this: { _send(packet: Buffer): void }, block: number, data: Buffer) => void;
 type InitSocket = (this: { _address: string; _port: number }, socket: unknown, onMessage: (msg: Buffer, rinfo: RemoteInfo) => void) => void;
 
 function apply(): void {
@@ -69,7 +73,7 @@ function apply(): void {
   const incoming = IncomingRequest.prototype;
   const onAck = writer._onAck as OnAck;
   const initSocket = Request.prototype._initSocket as InitSocket;
-  if (typeof onAck !== 'function' || typeof initSocket !== 'function' || typeof incoming._onMessage !== 'function' || typeof Request.prototype._createRetransmitter !== 'function') {
+  if (typeof onAck !== 'function' || typeof initSocket !== 'function' || typeof incoming._onMessage !== 'function' || typeof Request.prototype._createRetransmitter !== 'function' || typeof Request.prototype._sendBlock !== 'function') {
     throw new BootError('BOOT_TFTP_PATCH', 'npm tftp internals are not where the patch expects them', { remedy: 'reinstall with npm ci' });
   }
 
@@ -94,6 +98,14 @@ function apply(): void {
     cb();
   } satisfies OnAck;
 
+  Request.prototype._sendBlock = function (this: { _send(packet: Buffer): void }, block: number, data: Buffer) {
+    const packet = Buffer.allocUnsafe(4 + data.length);
+    packet.writeUInt16BE(OPCODE_DATA, 0);
+    packet.writeUInt16BE(block, 2);
+    data.copy(packet, 4);
+    this._send(packet);
+  } satisfies SendBlock;
+
   Request.prototype._createRetransmitter = function (this: RequestLike) {
     return new BackoffRetransmitter(this);
   };
@@ -107,6 +119,8 @@ function apply(): void {
     });
   } satisfies InitSocket;
 }
+
+const OPCODE_DATA = 3;
 
 /** The longest wait between resends, in multiples of tftp.timeoutMs. */
 const MAX_BACKOFF_FACTOR = 8;
