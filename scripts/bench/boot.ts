@@ -5,7 +5,8 @@
 //    dnsmasq (DHCP + TFTP) with busybox httpd serving the same script, kernel and initrd.
 //    dnsmasq runs twice: as configured in the boot notes' reference, and tuned (option 60
 //    PXEClient sent to iPXE, which saves iPXE's ~3 s proxyDHCP wait, as rackcast does).
-// 2. TFTP throughput of a 40 MiB file to real clients (atftp, curl) in another namespace.
+// 2. TFTP throughput of a 40 MiB file to real clients (atftp, curl) in another namespace;
+//    for lockstep clients also to tftp-floor.ts, the least a Node server can do per block.
 // 3. A thundering herd of simulated DHCP clients (scripts/lab/dhcp-herd.ts) against each.
 // Variants alternate run by run so drift of the shared machine hits all alike; medians.
 //
@@ -34,8 +35,9 @@ const TFTP_RUNS = Number(v['tftp-runs']);
 const HERD = Number(v.herd);
 const ONLY = new Set(v.only.split(','));
 const HERD_TOOL = resolve(import.meta.dirname, '../lab/dhcp-herd.ts');
+const TFTP_FLOOR = resolve(import.meta.dirname, 'tftp-floor.ts');
 
-type Server = 'rackcast' | 'dnsmasq' | 'dnsmasq+opt60';
+type Server = 'rackcast' | 'dnsmasq' | 'dnsmasq+opt60' | 'node floor';
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
@@ -75,9 +77,15 @@ async function startRef(tuned: boolean, tftpRoot = ref): Promise<void> {
   await new Promise((r) => setTimeout(r, 800));
 }
 
+async function startFloor(tftpRoot: string): Promise<void> {
+  procs.push(bl.lab.spawn('srv', [process.execPath, TFTP_FLOOR, tftpRoot, SRV_IP], { stdio: 'ignore' }));
+  await new Promise((r) => setTimeout(r, 800));
+}
+
 async function withServer<T>(server: Server, fn: () => Promise<T>, tftpRoot?: string): Promise<T> {
   bl.config.dhcp.subnets = [{ subnet: pool.subnet, range: pool.range, router: SRV_IP }];
   if (server === 'rackcast') await bl.startServer();
+  else if (server === 'node floor') await startFloor(tftpRoot ?? ref);
   else await startRef(server === 'dnsmasq+opt60', tftpRoot);
   try {
     return await fn();
@@ -137,14 +145,14 @@ if (ONLY.has('tftp')) {
   const want = createHash('sha256').update(data).digest('hex');
   const out = join(bl.dir, 'tftp-out.bin');
   const clients = [
-    { label: 'atftp, blksize 1468 (lockstep)', argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', SRV_IP] },
+    { label: 'atftp, blksize 1468 (lockstep)', lockstep: true, argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', SRV_IP] },
     // OVMF asks exactly this (seen in the boot notes' captures).
     { label: 'atftp, blksize 1468, windowsize 4', argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', '--option', 'windowsize 4', SRV_IP] },
     { label: 'atftp, blksize 1468, windowsize 8', argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', '--option', 'windowsize 8', SRV_IP] },
-    { label: 'curl, blksize 1468 (lockstep)', argv: ['curl', '-sS', '--tftp-blksize', '1468', '-o', out, `tftp://${SRV_IP}/big.bin`] },
+    { label: 'curl, blksize 1468 (lockstep)', lockstep: true, argv: ['curl', '-sS', '--tftp-blksize', '1468', '-o', out, `tftp://${SRV_IP}/big.bin`] },
   ];
   bl.config.tftp = { enabled: true, root, windowSizeMax: 16 };
-  const servers: Server[] = ['rackcast', 'dnsmasq'];
+  const servers: Server[] = ['rackcast', 'dnsmasq', 'node floor'];
   const results = new Map<string, number[]>();
   for (let run = 0; run < TFTP_RUNS; run++) {
     for (const s of run % 2 ? [...servers].reverse() : servers) {
@@ -152,6 +160,7 @@ if (ONLY.has('tftp')) {
         s,
         async () => {
           for (const c of clients) {
+            if (s === 'node floor' && !('lockstep' in c)) continue;
             rmSync(out, { force: true });
             const t0 = process.hrtime.bigint();
             const r = await bl.lab.exec('cl', c.argv, { timeoutMs: 300_000 });
@@ -174,7 +183,9 @@ if (ONLY.has('tftp')) {
   for (const c of clients) {
     const ours = median(results.get(`${c.label}|rackcast`)!.filter(Number.isFinite));
     const theirs = median(results.get(`${c.label}|dnsmasq`)!.filter(Number.isFinite));
-    tftpRows.push([c.label, ours.toFixed(1), theirs.toFixed(1), (ours / theirs).toFixed(2)]);
+    const floor = median(results.get(`${c.label}|node floor`)?.filter(Number.isFinite) ?? []);
+    const f = Number.isNaN(floor) ? ['-', '-'] : [floor.toFixed(1), (floor / theirs).toFixed(2)];
+    tftpRows.push([c.label, ours.toFixed(1), theirs.toFixed(1), (ours / theirs).toFixed(2), ...f]);
   }
 }
 
@@ -204,7 +215,7 @@ function table(title: string, head: string[], rows: string[][]): string {
 
 const report = [
   bootRows.length ? table(`Boot: QEMU start to the initrd marker (in brackets: to the iPXE script), seconds, median of ${RUNS}, TCG; ratio = rackcast / dnsmasq, <= 1.0 is as fast or faster`, ['firmware path', 'rackcast', 'dnsmasq', 'dnsmasq+opt60', 'ratio', 'ratio vs tuned'], bootRows) : '',
-  tftpRows.length ? table(`TFTP: ${v['tftp-mib']} MiB to a real client, MB/s (median of ${TFTP_RUNS}); ratio = rackcast / dnsmasq, >= 1.0 is as fast or faster (dnsmasq has no RFC 7440 windows)`, ['client', 'rackcast', 'dnsmasq', 'ratio'], tftpRows) : '',
+  tftpRows.length ? table(`TFTP: ${v['tftp-mib']} MiB to a real client, MB/s (median of ${TFTP_RUNS}); ratio = rackcast / dnsmasq, >= 1.0 is as fast or faster (dnsmasq has no RFC 7440 windows); node floor = tftp-floor.ts, the least a Node server does per block`, ['client', 'rackcast', 'dnsmasq', 'ratio', 'node floor', 'floor / dnsmasq'], tftpRows) : '',
   herdRows.length ? table(`Herd: ${HERD} simulated DHCP clients starting within 10 s (DISCOVER..ACK, broadcast)`, ['server', 'bound', 'failed', 'dup IPs', 'retries', 'p50 ms', 'p99 ms', 'max ms', 'wall s'], herdRows) : '',
 ].join('\n');
 process.stdout.write(report);

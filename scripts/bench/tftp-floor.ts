@@ -1,0 +1,57 @@
+// The least a TFTP server in Node can do per block: a reference for `make bench-boot`, not a
+// server to use. Read requests only, lockstep (no windowsize), blksize and tsize; no resends,
+// no checks beyond the opcode and block number. Each transfer's socket is connected to its
+// client, which saves the per-send address lookup. Whatever this reaches is the ceiling of
+// Node's event loop and dgram for a lockstep client on this host, whatever the server code.
+//
+//   node scripts/bench/tftp-floor.ts <root> <address>      (listens on <address>:69)
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [root, address] = process.argv.slice(2);
+if (!root || !address) throw new Error('usage: tftp-floor.ts <root> <address>');
+
+const RRQ = 1;
+const DATA = 3;
+const ACK = 4;
+const OACK = 6;
+
+const listener = createSocket('udp4');
+listener.on('message', (msg, peer) => {
+  if (msg.length < 4 || msg.readUInt16BE(0) !== RRQ) return;
+  const [file = '', , ...pairs] = msg.subarray(2).toString('latin1').split('\0');
+  const opts = new Map<string, string>();
+  for (let i = 0; i + 1 < pairs.length; i += 2) opts.set(pairs[i]!.toLowerCase(), pairs[i + 1]!);
+  serve(readFileSync(join(root, file)), opts, peer.port, peer.address);
+});
+listener.bind(69, address);
+
+function serve(data: Buffer, opts: Map<string, string>, port: number, host: string): void {
+  const blksize = Math.min(Number(opts.get('blksize') ?? 512), 65464);
+  // The last block is shorter than blksize, empty when the size is a multiple of it.
+  const blocks = Math.floor(data.length / blksize) + 1;
+  const sock = createSocket('udp4');
+  let sent = 0;
+  const sendBlock = (n: number) => {
+    const chunk = data.subarray((n - 1) * blksize, Math.min(n * blksize, data.length));
+    const packet = Buffer.allocUnsafe(4 + chunk.length);
+    packet.writeUInt16BE(DATA, 0);
+    packet.writeUInt16BE(n & 0xffff, 2);
+    chunk.copy(packet, 4);
+    sock.send(packet);
+  };
+  sock.on('message', (m) => {
+    if (m.length < 4 || m.readUInt16BE(0) !== ACK) return sock.close();
+    if (m.readUInt16BE(2) !== (sent & 0xffff)) return;
+    if (sent === blocks) return sock.close();
+    sendBlock(++sent);
+  });
+  sock.connect(port, host, () => {
+    const ack: string[] = [];
+    if (opts.has('blksize')) ack.push('blksize', String(blksize));
+    if (opts.has('tsize')) ack.push('tsize', String(data.length));
+    if (ack.length === 0) return sendBlock(++sent);
+    sock.send(Buffer.concat([Buffer.from([0, OACK]), Buffer.from(`${ack.join('\0')}\0`, 'latin1')]));
+  });
+}
