@@ -8,6 +8,9 @@
 // copy was byte-exact. The clock runs from the start of the transfer (the sender's own
 // message) to the sender's exit: both senders exit when every receiver confirmed the end,
 // so the receivers' exit wait and process teardown, equal for both, are not counted.
+// Variant node-floor (cast-floor.ts, run at 0 % loss only) is no transfer tool but the
+// ceiling of Node's dgram here: numbered datagrams with no protocol, no pacing and no
+// resends. Its throughput counts only the blocks its worst receiver got.
 //
 //   node scripts/bench/cast.ts [--size-mib 256] [--runs 3] [--receivers 1,4,8] [--loss 0,1,5]
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,7 +25,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     receivers: { type: 'string', default: '1,4,8' },
     loss: { type: 'string', default: '0,1,5' },
-    variants: { type: 'string', default: 'udpcast,udpcast-rcvbuf,rackcast' },
+    variants: { type: 'string', default: 'udpcast,udpcast-rcvbuf,rackcast,node-floor' },
   },
 });
 const SIZE = Number(values['size-mib']) * 1024 * 1024;
@@ -32,13 +35,16 @@ const LOSSES = values.loss.split(',').map(Number);
 const VARIANTS = values.variants.split(',') as Variant[];
 const NODE = resolve(import.meta.dirname, '../../node_modules/.bin/node');
 const CLI = resolve(import.meta.dirname, '../../cli/main.ts');
+const FLOOR = resolve(import.meta.dirname, 'cast-floor.ts');
+const SRV_IP = '10.77.0.1';
+const receiverIp = (i: number) => `10.77.0.${11 + i}`;
 // A healthy run takes seconds. Past this a run is counted as failed rather than waited for.
 const TIMEOUT_MS = 90_000;
 // udp-sender waits ~200 s for receivers that vanished (udp-receiver aborts under loss);
 // once every receiver has exited, the sender gets this long to notice.
 const SENDER_GRACE_MS = 10_000;
 
-type Variant = 'udpcast' | 'udpcast-rcvbuf' | 'rackcast';
+type Variant = 'udpcast' | 'udpcast-rcvbuf' | 'rackcast' | 'node-floor';
 
 interface Run {
   ok: boolean;
@@ -46,6 +52,8 @@ interface Run {
   seconds: number;
   senderCpu: number;
   note: string;
+  /** Share of the blocks the worst receiver got: 1 for a transfer tool; the floor resends nothing. */
+  delivered: number;
 }
 
 function sha(file: string): Promise<string> {
@@ -66,15 +74,19 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
   const outs = roles.map((r) => join(dir, `out-${r}`));
   outs.forEach((o) => rmSync(o, { force: true }));
   const timeFile = join(dir, 'time');
-  const rxCmd = (out: string) =>
+  const rxCmd = (out: string, i: number) =>
     variant === 'rackcast'
       ? [NODE, CLI, 'receive', '--file', out, '--receive-timeout', '60']
-      : ['udp-receiver', '--interface', 'eth0', '--nokbd', '--file', out, '--receive-timeout', '60', ...(variant === 'udpcast-rcvbuf' ? ['--rcvbuf', '8388608'] : [])];
+      : variant === 'node-floor'
+        ? [NODE, FLOOR, 'receive', out, String(SIZE), SRV_IP, receiverIp(i)]
+        : ['udp-receiver', '--interface', 'eth0', '--nokbd', '--file', out, '--receive-timeout', '60', ...(variant === 'udpcast-rcvbuf' ? ['--rcvbuf', '8388608'] : [])];
   const txCmd =
     variant === 'rackcast'
       ? [NODE, CLI, 'send', '--file', input, '--min-receivers', String(n), '--json']
-      : ['udp-sender', '--interface', 'eth0', '--nokbd', '--min-receivers', String(n), '--file', input];
-  const receivers = roles.map((r, i) => collect(lab.spawn(r, rxCmd(outs[i]!)), TIMEOUT_MS));
+      : variant === 'node-floor'
+        ? [NODE, FLOOR, 'send', input, String(n), SRV_IP]
+        : ['udp-sender', '--interface', 'eth0', '--nokbd', '--min-receivers', String(n), '--file', input];
+  const receivers = roles.map((r, i) => collect(lab.spawn(r, rxCmd(outs[i]!, i)), TIMEOUT_MS));
   await new Promise((r) => setTimeout(r, 400));
   // Its own process group: /usr/bin/time does not pass a kill on, so the group is ended.
   const sender = lab.spawn('srv', ['/usr/bin/time', '-f', '%U %S', '-o', timeFile, ...txCmd], { detached: true });
@@ -92,7 +104,7 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
     if (!senderDone) grace = setTimeout(killSender, SENDER_GRACE_MS);
   });
   let startedAt = 0;
-  const marker = variant === 'rackcast' ? '"cast:started"' : 'Starting transfer';
+  const marker = { rackcast: '"cast:started"', 'node-floor': 'floor: sending', udpcast: 'Starting transfer', 'udpcast-rcvbuf': 'Starting transfer' }[variant];
   sender.stderr!.on('data', (d: Buffer) => {
     if (!startedAt && d.toString().includes(marker)) startedAt = performance.now();
   });
@@ -107,13 +119,27 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
   outs.forEach((o) => rmSync(o, { force: true }));
   const [u, sys] = existsSync(timeFile) ? readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) : [NaN, NaN];
   const failed = rs.filter((r) => r.code !== 0).length;
-  const note = failed ? `${failed} receiver(s) failed: ${rs.find((r) => r.code !== 0)!.stderr.trim().split('\n').pop()}` : s.code !== 0 ? `sender exit ${s.code}` : '';
-  return { ok: copies === n && s.code === 0, copies, seconds: startedAt ? (end - startedAt) / 1000 : NaN, senderCpu: (u ?? 0) + (sys ?? 0), note };
+  const lastLine = (r: { stderr: string }) => r.stderr.trim().split('\n').pop();
+  const note = failed
+    ? `${failed} receiver(s) failed: ${lastLine(rs.find((r) => r.code !== 0)!)}`
+    : s.code !== 0
+      ? `sender exit ${s.code}`
+      : copies < n
+        ? `${n - copies} copies differ: ${rs.map(lastLine).join('; ')}`
+        : '';
+  const seconds = startedAt ? (end - startedAt) / 1000 : NaN;
+  const senderCpu = (u ?? 0) + (sys ?? 0);
+  if (variant === 'node-floor') {
+    // The floor's receivers print "floor: <got> of <all> blocks"; a run is good if everyone finished.
+    const got = rs.map((r) => /floor: (\d+) of (\d+) blocks/.exec(r.stderr)).map((m) => (m ? Number(m[1]) / Number(m[2]) : 0));
+    return { ok: failed === 0 && s.code === 0, copies, seconds, senderCpu, note: `blocks lost: ${got.map((g) => `${((1 - g) * 100).toFixed(1)} %`).join(', ')}`, delivered: Math.min(...got) };
+  }
+  return { ok: copies === n && s.code === 0, copies, seconds, senderCpu, note, delivered: 1 };
 }
 
 async function main(): Promise<void> {
   const maxN = Math.max(...NS);
-  const hosts = [{ role: 'srv', cidr: '10.77.0.1/24' }, ...Array.from({ length: maxN }, (_, i) => ({ role: `r${i + 1}`, cidr: `10.77.0.${11 + i}/24` }))];
+  const hosts = [{ role: 'srv', cidr: `${SRV_IP}/24` }, ...Array.from({ length: maxN }, (_, i) => ({ role: `r${i + 1}`, cidr: `${receiverIp(i)}/24` }))];
   const lab = await Lab.create({ hosts });
   const dir = mkdtempSync('/dev/shm/rcbench-');
   const input = join(dir, 'payload.bin');
@@ -129,31 +155,44 @@ async function main(): Promise<void> {
         const results = new Map<Variant, Run[]>(VARIANTS.map((v) => [v, []]));
         for (let i = 0; i < RUNS; i++) {
           for (const v of VARIANTS) {
+            if (v === 'node-floor' && loss > 0) continue;
             const r = await runOnce(lab, dir, v, n, loss, input, want);
             results.get(v)!.push(r);
-            process.stderr.write(`  N=${n} loss=${loss}% ${v.padEnd(15)} run ${i + 1}: ${r.ok ? 'ok' : 'FAIL'} ${(SIZE / 1e6 / r.seconds).toFixed(1)} MB/s cpu ${r.senderCpu.toFixed(2)} s ${r.note}\n`);
+            process.stderr.write(`  N=${n} loss=${loss}% ${v.padEnd(15)} run ${i + 1}: ${r.ok ? 'ok' : 'FAIL'} ${((SIZE * r.delivered) / 1e6 / r.seconds).toFixed(1)} MB/s cpu ${r.senderCpu.toFixed(2)} s ${r.note}\n`);
           }
         }
         const summary = (v: Variant) => {
-          const good = results.get(v)!.filter((r) => r.ok);
-          return { good: good.length, mbps: median(good.map((r) => SIZE / 1e6 / r.seconds)), cpu: median(good.map((r) => r.senderCpu)), copies: results.get(v)!.reduce((a, r) => a + r.copies, 0) };
+          // A variant left out of --variants has no runs: its medians are NaN.
+          const runs = results.get(v) ?? [];
+          const good = runs.filter((r) => r.ok);
+          return {
+            good: good.length,
+            mbps: median(good.map((r) => (SIZE * r.delivered) / 1e6 / r.seconds)),
+            cpu: median(good.map((r) => r.senderCpu)),
+            copies: runs.reduce((a, r) => a + r.copies, 0),
+            lostPct: median(good.map((r) => (1 - r.delivered) * 100)),
+          };
         };
         const ours = summary('rackcast');
         const cells = VARIANTS.map((v) => {
           const s = summary(v);
+          if (results.get(v)!.length === 0) return 'not run (no resends: 0 % only)';
+          if (v === 'node-floor') return `${s.good}/${RUNS} ${s.mbps.toFixed(1)} MB/s delivered, ${s.cpu.toFixed(2)} s (${s.lostPct.toFixed(1)} % of blocks lost)`;
           return `${s.good}/${RUNS} ${Number.isNaN(s.mbps) ? '—' : s.mbps.toFixed(1)} MB/s, ${Number.isNaN(s.cpu) ? '—' : s.cpu.toFixed(2)} s (${s.copies}/${RUNS * n} copies)`;
         });
         const base = summary('udpcast');
-        const ratio = (a: number, b: number) => (Number.isNaN(b) ? 'udpcast failed' : Number.isNaN(a) ? '—' : (a / b).toFixed(2));
-        rows.push(`| ${n} | ${loss} % | ${cells.join(' | ')} | ${ratio(ours.mbps, base.mbps)} | ${ratio(ours.cpu, base.cpu)} |`);
+        const ratio = (a: number, b: number) => (!VARIANTS.includes('udpcast') ? '—' : Number.isNaN(b) ? 'udpcast failed' : Number.isNaN(a) ? '—' : (a / b).toFixed(2));
+        const floor = VARIANTS.includes('node-floor') ? ` ${ratio(summary('node-floor').mbps, base.mbps)} |` : '';
+        rows.push(`| ${n} | ${loss} % | ${cells.join(' | ')} | ${ratio(ours.mbps, base.mbps)} | ${ratio(ours.cpu, base.cpu)} |${floor}`);
       }
     }
   } finally {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
-  const header = `| N | loss | ${VARIANTS.map((v) => `${v}: good runs, MB/s, sender CPU s`).join(' | ')} | throughput ours/udpcast | CPU ours/udpcast |`;
-  const sep = `|${'---|'.repeat(4 + VARIANTS.length)}`;
+  const floorHead = VARIANTS.includes('node-floor') ? ' throughput floor/udpcast |' : '';
+  const header = `| N | loss | ${VARIANTS.map((v) => `${v}: good runs, MB/s, sender CPU s`).join(' | ')} | throughput ours/udpcast | CPU ours/udpcast |${floorHead}`;
+  const sep = `|${'---|'.repeat(4 + VARIANTS.length + (floorHead ? 1 : 0))}`;
   process.stdout.write(`\ncast benchmark ${started.toISOString().slice(0, 16)}Z, ${SIZE / 1048576} MiB, ${RUNS} runs per cell, medians of good runs\n\n${header}\n${sep}\n${rows.join('\n')}\n`);
 }
 
