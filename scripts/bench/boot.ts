@@ -160,7 +160,7 @@ if (ONLY.has('tftp')) {
         s,
         async () => {
           for (const c of clients) {
-            if (s === 'node floor' && !('lockstep' in c)) continue;
+            if (s === 'node floor' && !c.lockstep) continue;
             rmSync(out, { force: true });
             const t0 = process.hrtime.bigint();
             const r = await bl.lab.exec('cl', c.argv, { timeoutMs: 300_000 });

@@ -63,6 +63,11 @@ function sha(file: string): Promise<string> {
   });
 }
 
+/** A figure for the table; a median of no runs is NaN and shows as a dash. */
+function fixed(x: number, digits: number): string {
+  return Number.isNaN(x) ? '—' : x.toFixed(digits);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -114,8 +119,10 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
   clearTimeout(deadline);
   clearTimeout(grace);
   const rs = await Promise.all(receivers);
+  // The floor resends nothing, so its copies are not compared: its receivers count their blocks.
+  const got = variant === 'node-floor' ? rs.map((r) => /floor: (\d+) of (\d+) blocks/.exec(r.stderr)).map((m) => (m ? Number(m[1]) / Number(m[2]) : 0)) : null;
   let copies = 0;
-  for (const o of outs) if (existsSync(o) && (await sha(o)) === want) copies++;
+  if (!got) for (const o of outs) if (existsSync(o) && (await sha(o)) === want) copies++;
   outs.forEach((o) => rmSync(o, { force: true }));
   const [u, sys] = existsSync(timeFile) ? readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) : [NaN, NaN];
   const failed = rs.filter((r) => r.code !== 0).length;
@@ -124,17 +131,20 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
     ? `${failed} receiver(s) failed: ${lastLine(rs.find((r) => r.code !== 0)!)}`
     : s.code !== 0
       ? `sender exit ${s.code}`
-      : copies < n
-        ? `${n - copies} copies differ: ${rs.map(lastLine).join('; ')}`
-        : '';
-  const seconds = startedAt ? (end - startedAt) / 1000 : NaN;
-  const senderCpu = (u ?? 0) + (sys ?? 0);
-  if (variant === 'node-floor') {
-    // The floor's receivers print "floor: <got> of <all> blocks"; a run is good if everyone finished.
-    const got = rs.map((r) => /floor: (\d+) of (\d+) blocks/.exec(r.stderr)).map((m) => (m ? Number(m[1]) / Number(m[2]) : 0));
-    return { ok: failed === 0 && s.code === 0, copies, seconds, senderCpu, note: `blocks lost: ${got.map((g) => `${((1 - g) * 100).toFixed(1)} %`).join(', ')}`, delivered: Math.min(...got) };
-  }
-  return { ok: copies === n && s.code === 0, copies, seconds, senderCpu, note, delivered: 1 };
+      : got
+        ? `blocks lost: ${got.map((g) => `${((1 - g) * 100).toFixed(1)} %`).join(', ')}`
+        : copies < n
+          ? `${n - copies} copies differ`
+          : '';
+  return {
+    // A floor run is good when everyone finished; a transfer tool's when every copy is exact.
+    ok: s.code === 0 && (got ? failed === 0 : copies === n),
+    copies,
+    seconds: startedAt ? (end - startedAt) / 1000 : NaN,
+    senderCpu: (u ?? 0) + (sys ?? 0),
+    note,
+    delivered: got ? Math.min(...got) : 1,
+  };
 }
 
 async function main(): Promise<void> {
@@ -177,8 +187,9 @@ async function main(): Promise<void> {
         const cells = VARIANTS.map((v) => {
           const s = summary(v);
           if (results.get(v)!.length === 0) return 'not run (no resends: 0 % only)';
-          if (v === 'node-floor') return `${s.good}/${RUNS} ${s.mbps.toFixed(1)} MB/s delivered, ${s.cpu.toFixed(2)} s (${s.lostPct.toFixed(1)} % of blocks lost)`;
-          return `${s.good}/${RUNS} ${Number.isNaN(s.mbps) ? '—' : s.mbps.toFixed(1)} MB/s, ${Number.isNaN(s.cpu) ? '—' : s.cpu.toFixed(2)} s (${s.copies}/${RUNS * n} copies)`;
+          const head = `${s.good}/${RUNS} ${fixed(s.mbps, 1)} MB/s`;
+          if (v === 'node-floor') return `${head} delivered, ${fixed(s.cpu, 2)} s (${fixed(s.lostPct, 1)} % of blocks lost)`;
+          return `${head}, ${fixed(s.cpu, 2)} s (${s.copies}/${RUNS * n} copies)`;
         });
         const base = summary('udpcast');
         const ratio = (a: number, b: number) => (!VARIANTS.includes('udpcast') ? '—' : Number.isNaN(b) ? 'udpcast failed' : Number.isNaN(a) ? '—' : (a / b).toFixed(2));
