@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { collect, Lab } from '../../scripts/lab/netns.ts';
 
 // Runs whole transfers between network namespaces: a sender host and N receiver hosts on
@@ -58,6 +59,8 @@ export interface RunningTransfer {
   outputs: Map<string, string>;
   /** The sender's stderr so far (a rackcast sender with --json writes events there). */
   senderLog: () => string;
+  /** The sender's stdin, for a senderCommand that reads it: ending it ends the input. */
+  senderStdin: Writable;
   senderExit: Promise<ProcResult>;
 }
 
@@ -133,7 +136,7 @@ export class CastLab {
     let senderLog = '';
     senderChild.stderr!.on('data', (d: Buffer) => (senderLog += d.toString()));
     const sender = collect(senderChild, timeout).then((r) => ({ role: 'srv', ...r }));
-    if (spec.during) await spec.during({ lab: this.lab, pids, outputs, senderLog: () => senderLog, senderExit: sender });
+    if (spec.during) await spec.during({ lab: this.lab, pids, outputs, senderLog: () => senderLog, senderStdin: senderChild.stdin!, senderExit: sender });
     const [s, ...rs] = await Promise.all([sender, ...receivers]);
     const wallMs = Date.now() - t0;
     return {

@@ -48,7 +48,9 @@ test('configured on eth1: the client on B gets a lease, the one on A gets nothin
   const spy = bl.lab.spawn('srv', [process.execPath, '-e', "const s=require('dgram').createSocket({type:'udp4',reuseAddr:true});let n=0;s.on('message',()=>n++);s.bind(67,()=>console.log('ready'));setTimeout(()=>{console.log('heard',n);process.exit(0)},6000)"], { stdio: ['ignore', 'pipe', 'ignore'] });
   let spyOut = '';
   spy.stdout!.on('data', (d) => (spyOut += d));
-  while (!spyOut.includes('ready')) await new Promise((r) => setTimeout(r, 20));
+  const readyBy = Date.now() + 10_000;
+  while (!spyOut.includes('ready') && Date.now() < readyBy) await new Promise((r) => setTimeout(r, 20));
+  expect(spyOut, 'the spy socket never bound port 67').toContain('ready');
   const before = JSON.parse((await bl.http('/api/v1/status')).body) as ServerStatus;
   expect(await lease('ca', 'eth0')).toBeUndefined();
   const after = JSON.parse((await bl.http('/api/v1/status')).body) as ServerStatus;

@@ -130,14 +130,23 @@ test('garbage datagrams at sender and receivers are dropped and counted; the cop
     sender: 'rackcast',
     receivers: ['rackcast', 'rackcast'],
     sizeBytes: 12 * MiB,
-    senderArgs: ['--max-bitrate', '50m'],
-    during: async ({ senderLog }) => {
-      expect(await waitFor(() => senderLog().includes('"cast:started"'), 20_000)).toBe(true);
-      // From a receiver's port on another host to the sender; from the sender's own
-      // address and port (a second socket on 9001) to the receivers and the data group.
-      const atSender = collect(lab.lab.spawn('r4', [NODE, fuzzer, '9000', '1500', '10.77.0.1:9001']), 20_000);
-      const atReceivers = collect(lab.lab.spawn('srv', [NODE, fuzzer, '9001', '1500', '10.77.0.11:9000', '10.77.0.12:9000', '234.77.0.1:9000']), 20_000);
-      for (const f of await Promise.all([atSender, atReceivers])) expect(f.stdout).toMatch(/sent [1-9]/);
+    // The input stays open (cat waits on stdin) until the fuzzers are done, so the garbage
+    // always lands mid-transfer however slowly the fuzzers start.
+    senderCommand: (input, n) => ['sh', '-c', `cat ${input} - | ${NODE} ${CLI} send --min-receivers ${n} --max-bitrate 50m --json`],
+    during: async ({ senderLog, senderStdin }) => {
+      try {
+        expect(await waitFor(() => senderLog().includes('"cast:started"'), 20_000)).toBe(true);
+        // From a receiver's port on another host to the sender; then from the sender's own
+        // address and port (a second socket on 9001) to the receivers and the data group.
+        // One after the other: while that second socket is bound, the kernel hands unicast
+        // for 10.77.0.1:9001 to it rather than to the sender.
+        const atSender = await collect(lab.lab.spawn('r4', [NODE, fuzzer, '9000', '1500', '10.77.0.1:9001']), 20_000);
+        expect(atSender.stdout).toMatch(/sent [1-9]/);
+        const atReceivers = await collect(lab.lab.spawn('srv', [NODE, fuzzer, '9001', '1500', '10.77.0.11:9000', '10.77.0.12:9000', '234.77.0.1:9000']), 20_000);
+        expect(atReceivers.stdout).toMatch(/sent [1-9]/);
+      } finally {
+        senderStdin.end();
+      }
     },
   });
   expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
