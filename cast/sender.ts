@@ -174,6 +174,8 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private started = false;
   private finished = false;
   private startedAt = 0;
+  /** Data goes to the one receiver's own address (udpcast's point-to-point mode). */
+  private pointToPoint = false;
   private createdAt = 0;
   private lastReceiverMessage = 0;
   private lastHelloAt = 0;
@@ -327,13 +329,17 @@ export class CastSender extends EventEmitter<SenderEvents> {
     }
   }
 
-  private reply(address: string, clientNumber: number): void {
-    const pkt = encodeConnectReply({
+  private replyPacket(address: string, clientNumber: number): Buffer {
+    return encodeConnectReply({
       clientNumber,
       blockSize: this.options.blockSize,
       capabilities: CAPS_DEFAULT,
       dataAddress: this.options.pointToPoint === 'on' ? address : this.dataAddress,
     });
+  }
+
+  private reply(address: string, clientNumber: number): void {
+    const pkt = this.replyPacket(address, clientNumber);
     this.ctrl?.send(pkt, this.options.portbase, address, (err) => {
       if (err) this.warn('CAST_SEND', `CONNECT_REPLY to ${address}: ${err.message}`);
     });
@@ -368,6 +374,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.startedAt = Date.now();
     for (const p of live) p.lastAnswer = this.startedAt;
     const p2p = o.pointToPoint === 'on' || (o.pointToPoint === 'auto' && live.length === 1);
+    this.pointToPoint = p2p;
     const target = p2p ? live[0]!.address : this.dataAddress;
     this.data!.connect(o.portbase, target);
     const minRcvbuf = Math.min(...live.map((p) => p.rcvbufBytes || 212992));
@@ -422,8 +429,10 @@ export class CastSender extends EventEmitter<SenderEvents> {
         }
       }
       next.commit();
-      this.pendingSends++;
-      this.data!.send(next.pkt, this.onSent);
+      for (const pkt of [...(next.lead ?? []), next.pkt]) {
+        this.pendingSends++;
+        this.data!.send(pkt, this.onSent);
+      }
     }
     this.schedulePump();
   }
@@ -439,7 +448,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
    * pass of the newest slice, then a new slice when the window allows. `commit` applies
    * the bookkeeping only once the rate limiter let the packet go.
    */
-  private nextPacket(): { pkt: Buffer; commit: () => void; undo: () => void } | null {
+  private nextPacket(): { pkt: Buffer; lead?: Buffer[]; commit: () => void; undo: () => void } | null {
     const noop = () => {};
     for (const ts of this.inflight) {
       if (ts.queue.length > 0) {
@@ -456,7 +465,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     }
     for (const ts of this.inflight) {
       if (ts.reqackDue && ts.sent === ts.s.blocks) {
-        return { pkt: this.reqackPacket(ts), commit: () => this.onReqAckSent(ts), undo: noop };
+        return { pkt: this.reqackPacket(ts), lead: this.repliesBeforeReqAck(), commit: () => this.onReqAckSent(ts), undo: noop };
       }
     }
     const newest = this.inflight[this.inflight.length - 1];
@@ -520,6 +529,20 @@ export class CastSender extends EventEmitter<SenderEvents> {
       quietRounds: 0,
     };
     this.inflight.push(ts);
+  }
+
+  /**
+   * Point-to-point, REQACKs reach a receiver that may still wait for its lost CONNECT_REPLY,
+   * and udp-receiver aborts on them ("Bad server reply"). Until it answered, each REQACK
+   * follows two copies of its reply on the same connected socket, so they arrive first; a
+   * connected udp-receiver only logs them as unexpected.
+   */
+  private repliesBeforeReqAck(): Buffer[] {
+    if (!this.pointToPoint) return [];
+    const p = this.participants.live()[0];
+    if (!p || p.confirmed) return [];
+    const pkt = this.replyPacket(p.address, p.slot);
+    return [pkt, pkt];
   }
 
   private reqackPacket(ts: TxSlice): Buffer {

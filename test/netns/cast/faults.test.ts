@@ -73,6 +73,22 @@ test.each(['rackcast', 'udpcast'] as const)('lost CONNECT_REPLYs to a %s receive
   expect(o.wallMs).toBeLessThan(15_000);
 });
 
+test('point-to-point: a udp-receiver whose CONNECT_REPLY was lost is not killed by the first REQACK', async () => {
+  // Only the first CONNECT_REPLY is lost (a 60-byte packet under a 100-byte quota). One
+  // receiver means point-to-point, so REQACKs reach it while it still waits for its reply;
+  // udp-receiver aborts on them ("Bad server reply 0006"). The sender must reply again first.
+  await lab.lab.nft('r1', `table netdev rcreply {\n chain ingress {\n  type filter hook ingress device eth0 priority -10;\n  ${DROP_REPLIES} quota until 100 bytes drop\n }\n}\n`);
+  try {
+    const o = await lab.run({ sender: 'rackcast', receivers: ['udpcast'], sizeBytes: 4 * MiB });
+    const dropped = await lab.lab.exec('r1', ['nft', 'list', 'table', 'netdev', 'rcreply']);
+    expect(dropped.stdout, 'the first CONNECT_REPLY was not dropped: the test proved nothing').toMatch(/used [1-9]\d* bytes/);
+    expect(o.receivers[0]!.intact, explain(o)).toBe(true);
+    expect(o.sender.code, explain(o)).toBe(0);
+  } finally {
+    await lab.lab.exec('r1', ['nft', 'delete', 'table', 'netdev', 'rcreply']);
+  }
+});
+
 test('a receiver that never gets a CONNECT_REPLY is dropped within the drop timeout', async () => {
   await lab.lab.nft('r1', `table netdev rcreply {\n chain ingress {\n  type filter hook ingress device eth0 priority -10;\n  ${DROP_REPLIES} drop\n }\n}\n`);
   try {
