@@ -373,14 +373,13 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.started = true;
     this.startedAt = Date.now();
     for (const p of live) p.lastAnswer = this.startedAt;
-    const p2p = o.pointToPoint === 'on' || (o.pointToPoint === 'auto' && live.length === 1);
-    this.pointToPoint = p2p;
-    const target = p2p ? live[0]!.address : this.dataAddress;
+    this.pointToPoint = o.pointToPoint === 'on' || (o.pointToPoint === 'auto' && live.length === 1);
+    const target = this.pointToPoint ? live[0]!.address : this.dataAddress;
     this.data!.connect(o.portbase, target);
     const minRcvbuf = Math.min(...live.map((p) => p.rcvbufBytes || 212992));
     this.sliceBlocks = o.sliceBlocks ?? clamp(Math.floor(minRcvbuf / RX_TRUESIZE_BYTES), MIN_SLICE_BLOCKS, MAX_SLICE_BLOCKS);
-    this.log.info('starting transfer', { why, receivers: live.length, pointToPoint: p2p, sliceBlocks: this.sliceBlocks });
-    this.emit('started', { receivers: live.length, pointToPoint: p2p, sliceBlocks: this.sliceBlocks, dataAddress: target });
+    this.log.info('starting transfer', { why, receivers: live.length, pointToPoint: this.pointToPoint, sliceBlocks: this.sliceBlocks });
+    this.emit('started', { receivers: live.length, pointToPoint: this.pointToPoint, sliceBlocks: this.sliceBlocks, dataAddress: target });
     this.data!.once('connect', () => this.prefetch());
   }
 
@@ -429,12 +428,15 @@ export class CastSender extends EventEmitter<SenderEvents> {
         }
       }
       next.commit();
-      for (const pkt of [...(next.lead ?? []), next.pkt]) {
-        this.pendingSends++;
-        this.data!.send(pkt, this.onSent);
-      }
+      if (next.lead) for (const pkt of next.lead) this.sendData(pkt);
+      this.sendData(next.pkt);
     }
     this.schedulePump();
+  }
+
+  private sendData(pkt: Buffer): void {
+    this.pendingSends++;
+    this.data!.send(pkt, this.onSent);
   }
 
   private readonly onSent = (err: Error | null): void => {
@@ -537,10 +539,10 @@ export class CastSender extends EventEmitter<SenderEvents> {
    * follows two copies of its reply on the same connected socket, so they arrive first; a
    * connected udp-receiver only logs them as unexpected.
    */
-  private repliesBeforeReqAck(): Buffer[] {
-    if (!this.pointToPoint) return [];
+  private repliesBeforeReqAck(): Buffer[] | undefined {
+    if (!this.pointToPoint) return undefined;
     const p = this.participants.live()[0];
-    if (!p || p.confirmed) return [];
+    if (!p || p.confirmed) return undefined;
     const pkt = this.replyPacket(p.address, p.slot);
     return [pkt, pkt];
   }

