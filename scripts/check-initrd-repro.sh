@@ -14,6 +14,7 @@ for copy in a b-longer-path; do
   ln -s "$repo/node_modules" "$dir/node_modules"
   ln -s "$repo/build/kernel" "$dir/build/kernel"
   ln -s "$repo/build/cache" "$dir/build/cache"
+  ln -s "$repo/build/native" "$dir/build/native"
   (cd "$dir" && node scripts/build-initrd.ts --force "$@" >/dev/null 2>"$tmp/$copy.log") || { cat "$tmp/$copy.log"; exit 1; }
 done
 status=0

@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Grouped by purpose; every group but the last is needed by `make test`.
+# Grouped by purpose; every group is needed by `make test`.
 PKGS=(
-  # build and run: node/npm for `npm ci` (Node 24 itself comes from npm), make
-  make nodejs npm ca-certificates
+  # build and run: node/npm for `npm ci` (Node 24 itself comes from npm), make, and a C
+  # compiler for cast's batched I/O addon (also the bench's batched reference floor)
+  make nodejs npm ca-certificates gcc libc6-dev
   # cast: real udpcast peers, loss emulation, namespaces, captures
   udpcast nftables iproute2 tcpdump procps time
   # bootserver: VMs, firmware, first stages, reference servers and real clients
@@ -18,8 +19,6 @@ PKGS=(
   zstd fdisk util-linux e2fsprogs dosfstools xfsprogs tar acl attr libcap2-bin kmod
   grub-pc-bin grub-efi-amd64-bin grub2-common extlinux syslinux-common debootstrap
   binutils-aarch64-linux-gnu qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross
-  # benchmarks: a C compiler for the batched reference floor of make bench-cast
-  gcc libc6-dev
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -75,6 +75,11 @@ export function jsonEvents(text: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** How a rackcast end moved its data ('mmsg' or 'dgram'), from its --json events. */
+export function castIo(stderr: string): unknown {
+  return jsonEvents(stderr).find((e) => e.event === 'cast:listening')?.io;
+}
+
 export class CastLab {
   readonly lab: Lab;
   readonly dir: string;

