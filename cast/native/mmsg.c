@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+// Messages per sendmmsg call, datagrams per recvmmsg call.
 #define MAX_BATCH 64
 // Receive rounds per wake-up: drain a burst, but let timers and sends run in between.
 #define MAX_ROUNDS 16
@@ -34,8 +36,19 @@ static napi_value number(napi_env env, double v) {
   return out;
 }
 
+// Packets per sendmmsg call, and per UDP GSO message (the kernel's UDP_MAX_SEGMENTS).
+#define MAX_PACKETS 256
+#define MAX_SEGMENTS 64
+#define UDP_MAX_PAYLOAD 65507
+
+// Cleared for good if the kernel refuses UDP_SEGMENT (before 4.18, or a size it will not cut).
+static int gso_ok = 1;
+
 // send(fd, packets: Buffer[], start, count) -> how many went out, from packets[start] on, or
 // -errno when packets[start] itself failed (EAGAIN: the socket buffer is full).
+// Consecutive packets of one length (the last may be shorter) leave as one UDP GSO message:
+// the stack routes, filters and queues one large datagram, cut into the packets at the
+// NIC or just before delivery. On the wire they are the same datagrams as without.
 static napi_value Send(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value a[4];
@@ -45,24 +58,55 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   if (argc != 4 || napi_get_value_int32(env, a[0], &fd) != napi_ok || napi_get_value_uint32(env, a[2], &start) != napi_ok ||
       napi_get_value_uint32(env, a[3], &count) != napi_ok)
     return fail(env, "send(fd, packets, start, count)");
-  struct iovec iov[MAX_BATCH];
+  struct iovec iov[MAX_PACKETS];
   struct mmsghdr msgs[MAX_BATCH];
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } control[MAX_BATCH];
+  uint32_t packets_in[MAX_BATCH];
   uint32_t done = 0;
   while (done < count) {
-    uint32_t n = count - done < MAX_BATCH ? count - done : MAX_BATCH;
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t np = count - done < MAX_PACKETS ? count - done : MAX_PACKETS;
+    for (uint32_t i = 0; i < np; i++) {
       napi_value pkt;
       void *data;
       size_t len;
       if (napi_get_element(env, a[1], start + done + i, &pkt) != napi_ok || napi_get_buffer_info(env, pkt, &data, &len) != napi_ok)
         return fail(env, "send: packets must be Buffers");
       iov[i] = (struct iovec){.iov_base = data, .iov_len = len};
-      msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
     }
-    int sent = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+    uint32_t nm = 0, at = 0;
+    for (; at < np && nm < MAX_BATCH; nm++) {
+      size_t seg = iov[at].iov_len;
+      uint32_t k = 1;
+      if (gso_ok && seg > 0) {
+        uint32_t limit = UDP_MAX_PAYLOAD / seg < MAX_SEGMENTS ? (uint32_t)(UDP_MAX_PAYLOAD / seg) : MAX_SEGMENTS;
+        while (at + k < np && k < limit && iov[at + k].iov_len <= seg && iov[at + k].iov_len > 0)
+          if (iov[at + k++].iov_len < seg) break;  // a shorter one ends the message
+      }
+      msgs[nm] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[at], .msg_iovlen = k}};
+      if (k > 1) {
+        msgs[nm].msg_hdr.msg_control = control[nm].buf;
+        msgs[nm].msg_hdr.msg_controllen = sizeof control[nm].buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[nm].msg_hdr);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t size = (uint16_t)seg;
+        memcpy(CMSG_DATA(c), &size, sizeof size);
+      }
+      packets_in[nm] = k;
+      at += k;
+    }
+    int sent = sendmmsg(fd, msgs, nm, MSG_DONTWAIT);
+    if (sent < 0 && (errno == EINVAL || errno == EIO) && gso_ok && nm < at) {
+      gso_ok = 0;
+      continue;
+    }
     if (sent < 0) return number(env, done > 0 ? (double)done : -(double)errno);
-    done += (uint32_t)sent;
-    if ((uint32_t)sent < n) break;  // the next one would fail: let the caller see why
+    for (int m = 0; m < sent; m++) done += packets_in[m];
+    if ((uint32_t)sent < nm) break;  // the next one would fail: let the caller see why
   }
   return number(env, done);
 }

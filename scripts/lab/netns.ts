@@ -141,6 +141,11 @@ export class Lab {
     await ip('-n', sw, 'link', 'set', port, 'master', bridge);
     await ip('-n', sw, 'link', 'set', port, 'up');
     await ip('-n', ns, 'addr', 'add', cidr, 'brd', '+', 'dev', ifname);
+    // Like a physical NIC without UDP segmentation offload: a GSO message (cast sends
+    // runs of blocks as one) is cut into datagrams as it leaves the host, so the bridge,
+    // loss rules and peers see them one by one, as on a wire. veth would carry it whole
+    // to each peer's UDP layer: one bridge pass and one loss roll for 44 datagrams.
+    await ip('-n', ns, 'link', 'set', ifname, 'gso_max_segs', '1');
     await ip('-n', ns, 'link', 'set', ifname, 'up');
   }
 

@@ -53,6 +53,21 @@ test('a writer sends 300 packets of mixed sizes in one flush, in order and whole
   got.forEach((m, i) => expect(m.equals(packet(i)), `packet ${i}`).toBe(true));
 });
 
+test('runs of equal packets (sent as UDP GSO messages) arrive as the same separate datagrams', async () => {
+  const { tx, rx } = await connectedPair();
+  rx.setRecvBufferSize(4 << 20);
+  const got: Buffer[] = [];
+  rx.on('message', (m) => got.push(m));
+  // Two long runs of 1,468-byte packets, each ended by a shorter one, then a longer one.
+  const sent = [...Array(100).fill(1468), 700, ...Array(70).fill(1468), 12, 1500].map((len: number, i) => Buffer.alloc(len, i));
+  const w = BatchWriter.open(tx, noOverflow)!;
+  for (const p of sent) w.push(p);
+  w.flush();
+  for (let t = 0; t < 100 && got.length < sent.length; t++) await new Promise((r) => setTimeout(r, 20));
+  expect(got.map((m) => m.length)).toEqual(sent.map((p) => p.length));
+  got.forEach((m, i) => expect(m.equals(sent[i]!), `packet ${i}`).toBe(true));
+});
+
 test('while dgram still has sends queued, a writer queues behind them instead of overtaking', async () => {
   const { tx } = await connectedPair();
   const queued: Buffer[] = [];
