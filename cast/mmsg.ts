@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { getRawAsset, isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
-import { CastError } from './errors.ts';
 
 // The data path through cast/native/mmsg.c: sendmmsg and recvmmsg, up to 64 datagrams per
 // system call and per JavaScript callback, on sockets that dgram opened and configured.
@@ -29,12 +28,27 @@ const CHECKOUT_ADDON = fileURLToPath(new URL('../build/native/mmsg.node', import
 /** How mmsgSelfCheck describes a build without the addon. */
 export const MMSG_ABSENT = 'absent';
 
-let addon: Addon | null | undefined;
+let loaded: { addon: Addon | null; error?: string } | undefined;
 
-/** The addon, loaded once; null when this build has none. A broken addon is an error. */
+function load(): { addon: Addon | null; error?: string } {
+  if (!loaded) {
+    try {
+      loaded = { addon: loadAddon() };
+    } catch (err) {
+      loaded = { addon: null, error: (err as Error).message };
+    }
+  }
+  return loaded;
+}
+
+/** The addon, loaded once; null when this build has none or it failed to load. */
 export function mmsgAddon(): Addon | null {
-  if (addon === undefined) addon = loadAddon();
-  return addon;
+  return load().addon;
+}
+
+/** Why the addon this build has could not be loaded (callers warn and use plain dgram). */
+export function mmsgLoadError(): string | undefined {
+  return load().error;
 }
 
 function loadAddon(): Addon | null {
@@ -62,10 +76,7 @@ function dlopen(file: string): Addon {
   try {
     process.dlopen(m, file);
   } catch (err) {
-    throw new CastError('CAST_MMSG', `cannot load the batched I/O addon ${file}: ${(err as Error).message}`, {
-      cause: err,
-      remedy: 'rebuild it with `make native`, or delete it to use plain sockets',
-    });
+    throw new Error(`cannot load ${file} (${(err as Error).message}): rebuild it with \`make native\`, or delete it`, { cause: err });
   }
   return m.exports;
 }
@@ -219,7 +230,10 @@ export async function mmsgSelfCheck(): Promise<{ ok: boolean; detail: string }> 
   const tx = dgram.createSocket('udp4');
   let reader: BatchReader | null = null;
   try {
-    if (!mmsgAddon()) return { ok: true, detail: `${MMSG_ABSENT}: cast sends and receives through plain dgram` };
+    if (!mmsgAddon()) {
+      const error = mmsgLoadError();
+      return error ? { ok: false, detail: error } : { ok: true, detail: `${MMSG_ABSENT}: cast sends and receives through plain dgram` };
+    }
     rx.bind(0, '127.0.0.1');
     await once(rx, 'listening');
     tx.connect(rx.address().port, '127.0.0.1');

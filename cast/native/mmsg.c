@@ -162,7 +162,11 @@ static void deliver(receiver_t *r, int n) {
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   receiver_t *r = h->data;
-  if (status < 0) return deliver(r, status);
+  if (status < 0) {
+    // The watch itself failed (the fd went bad): report once and read no more.
+    uv_poll_stop(&r->poll);
+    return deliver(r, status);
+  }
   for (int round = 0; round < MAX_ROUNDS && !r->closing; round++) {
     int n = recvmmsg(r->fd, r->msgs, r->batch, MSG_DONTWAIT, NULL);
     if (n < 0) {
