@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { getRawAsset, isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
+import { intToIp } from './net.ts';
 
 // The data path through cast/native/mmsg.c: sendmmsg and recvmmsg, up to 64 datagrams per
 // system call and per JavaScript callback, on sockets that dgram opened and configured.
@@ -16,7 +17,7 @@ import { getSystemErrorName } from 'node:util';
 export type CastIo = 'mmsg' | 'dgram';
 
 interface Addon {
-  send(fd: number, packets: Buffer[], start: number, count: number): number;
+  send(fd: number, packets: Buffer[], start: number, count: number, to: Uint32Array | null, port: number): number;
   receive(fd: number, staging: Buffer, meta: Uint32Array, onBatch: (n: number) => void): object;
   stop(handle: object): void;
 }
@@ -101,34 +102,51 @@ export interface Overflow {
   error(err: Error): void;
 }
 
-/** Collects packets for one connected socket and sends them with sendmmsg on flush. */
+/**
+ * Collects packets for one connected socket and sends them with sendmmsg on flush. A packet
+ * may name another IPv4 address (same port) instead of the connected peer.
+ */
 export class BatchWriter {
   private readonly packets: Buffer[] = [];
+  /** Per packet: an address as a host-order number, 0 for the connected peer. */
+  private to = new Uint32Array(256);
+  private addressed = false;
   private readonly addon: Addon;
   private readonly fd: number;
+  private readonly port: number;
   private readonly overflow: Overflow;
 
-  private constructor(addon: Addon, fd: number, overflow: Overflow) {
+  private constructor(addon: Addon, fd: number, port: number, overflow: Overflow) {
     this.addon = addon;
     this.fd = fd;
+    this.port = port;
     this.overflow = overflow;
   }
 
-  static open(sock: dgram.Socket, overflow: Overflow): BatchWriter | null {
+  /** `port`: where packets with their own address go. */
+  static open(sock: dgram.Socket, port: number, overflow: Overflow): BatchWriter | null {
     const a = mmsgAddon();
     const handle = a && handleOf(sock);
-    return a && handle ? new BatchWriter(a, handle.fd, overflow) : null;
+    return a && handle ? new BatchWriter(a, handle.fd, port, overflow) : null;
   }
 
-  push(pkt: Buffer): void {
-    this.packets.push(pkt);
+  push(pkt: Buffer, to = 0): void {
+    const i = this.packets.push(pkt) - 1;
+    if (i >= this.to.length) {
+      const grown = new Uint32Array(this.to.length * 2);
+      grown.set(this.to);
+      this.to = grown;
+    }
+    this.to[i] = to;
+    if (to) this.addressed = true;
   }
 
   flush(): void {
     const p = this.packets;
+    const to = this.addressed ? this.to : null;
     let at = 0;
     while (at < p.length && this.overflow.pending() === 0) {
-      const n = this.addon.send(this.fd, p, at, p.length - at);
+      const n = this.addon.send(this.fd, p, at, p.length - at, to, this.port);
       if (n > 0) {
         at += n;
         continue;
@@ -139,8 +157,11 @@ export class BatchWriter {
       this.overflow.error(new Error(`sendmmsg: ${code}`));
       at++;
     }
+    // dgram cannot address a connected socket's datagram elsewhere: what overflows goes to
+    // the connected peer (for cast, the group, which the addressee is part of).
     for (; at < p.length; at++) this.overflow.send(p[at]!);
     p.length = 0;
+    this.addressed = false;
   }
 }
 
@@ -212,7 +233,7 @@ export class BatchReader {
   private addressOf(ip: number): string {
     if (ip !== this.lastIp) {
       this.lastIp = ip;
-      this.lastAddress = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+      this.lastAddress = intToIp(ip);
     }
     return this.lastAddress;
   }
@@ -250,7 +271,7 @@ export async function mmsgSelfCheck(): Promise<{ ok: boolean; detail: string }> 
         error: reject,
       });
     });
-    const writer = BatchWriter.open(tx, { pending: () => 0, send: () => {}, error: (err) => { throw err; } });
+    const writer = BatchWriter.open(tx, 0, { pending: () => 0, send: () => {}, error: (err) => { throw err; } });
     if (!reader || !writer) return { ok: false, detail: 'the addon loaded, but the dgram sockets expose no fd' };
     for (const word of ['one', 'two', 'three']) writer.push(Buffer.from(word));
     writer.flush();

@@ -30,7 +30,7 @@ import {
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
 import { BatchWriter, mmsgLoadError, type CastIo } from './mmsg.ts';
-import { defaultDataAddress, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
+import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { packetOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';
@@ -91,6 +91,8 @@ export interface SenderStats {
   slices: number;
   blocksSent: number;
   blocksRetransmitted: number;
+  /** Of those, sent only to the one receiver that asked (batched I/O, multicast mode). */
+  unicastRetransmits: number;
   reqacksSent: number;
   /** Datagrams dropped: not a udpcast message, wrong source, or a late joiner. */
   malformed: number;
@@ -129,6 +131,8 @@ interface TxSlice {
   sent: number;
   queue: number[];
   queued: Uint8Array;
+  /** Per queued block: the one receiver that asked for it, or null when several did. */
+  askedBy: (string | null | undefined)[];
   ready: Set<number>;
   readyMap: Uint8Array;
   seen: Set<number>;
@@ -164,6 +168,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     slices: 0,
     blocksSent: 0,
     blocksRetransmitted: 0,
+    unicastRetransmits: 0,
     reqacksSent: 0,
     malformed: 0,
     foreign: 0,
@@ -238,7 +243,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.ctrl.setMulticastTTL(o.ttl);
     if (isMulticast(this.rdv)) this.ctrl.addMembership(this.rdv, this.iface.address);
     if (o.batchIo) {
-      this.batch = BatchWriter.open(this.data, {
+      this.batch = BatchWriter.open(this.data, o.portbase, {
         pending: () => this.pendingSends,
         send: (pkt) => this.sendNow(pkt),
         error: (err) => this.warn('CAST_SEND', `send failed: ${err.message}`),
@@ -450,13 +455,13 @@ export class CastSender extends EventEmitter<SenderEvents> {
       }
       next.commit();
       if (next.lead) for (const pkt of next.lead) this.sendData(pkt);
-      this.sendData(next.pkt);
+      this.sendData(next.pkt, next.to);
     }
     this.schedulePump();
   }
 
-  private sendData(pkt: Buffer): void {
-    if (this.batch) this.batch.push(pkt);
+  private sendData(pkt: Buffer, to = 0): void {
+    if (this.batch) this.batch.push(pkt, to);
     else this.sendNow(pkt);
   }
 
@@ -476,16 +481,20 @@ export class CastSender extends EventEmitter<SenderEvents> {
    * pass of the newest slice, then a new slice when the window allows. `commit` applies
    * the bookkeeping only once the rate limiter let the packet go.
    */
-  private nextPacket(): { pkt: Buffer; lead?: Buffer[]; commit: () => void; undo: () => void } | null {
+  private nextPacket(): { pkt: Buffer; to?: number; lead?: Buffer[]; commit: () => void; undo: () => void } | null {
     const noop = () => {};
     for (const ts of this.inflight) {
       if (ts.queue.length > 0) {
         const block = ts.queue.shift()!;
+        const to = this.unicastTo(ts.askedBy[block]);
         return {
           pkt: packetOf(ts.s, block),
+          to,
           commit: () => {
             ts.queued[block >> 3]! &= ~(1 << (block & 7));
+            ts.askedBy[block] = undefined;
             this.stats.blocksRetransmitted++;
+            if (to) this.stats.unicastRetransmits++;
           },
           undo: () => ts.queue.unshift(block),
         };
@@ -519,6 +528,17 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   /**
+   * A block only one receiver lacks goes to that receiver alone: resent to the group, each
+   * receiver's host would take (and drop) a copy, and a switch without IGMP snooping would
+   * flood it to every port. Only rackcast receivers (GAP_TOLERANT) get this: in multicast
+   * mode udp-receiver reads data from its group socket only and would wait forever. Needs
+   * the batched writer: dgram cannot address a connected socket's datagram elsewhere.
+   */
+  private unicastTo(askedBy: string | null | undefined): number {
+    return askedBy && this.batch && !this.pointToPoint ? ipToInt(askedBy) : 0;
+  }
+
+  /**
    * The window udp-receiver survives: slice n+2 only once every live receiver confirmed
    * slice n (it aborts on a packet two slices past its oldest incomplete one), and, when
    * a udp-receiver takes part, slice n+1 only once it answered for slice n (it aborts if
@@ -544,6 +564,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       sent: 0,
       queue: [],
       queued: newBitmap(),
+      askedBy: [],
       ready: new Set(),
       readyMap: newBitmap(),
       seen: new Set(),
@@ -634,6 +655,9 @@ export class CastSender extends EventEmitter<SenderEvents> {
         if ((ts.queued[b >> 3]! & (1 << (b & 7))) === 0) {
           ts.queued[b >> 3]! |= 1 << (b & 7);
           ts.queue.push(b);
+          ts.askedBy[b] = p.capabilities & Cap.GAP_TOLERANT ? p.address : null;
+        } else if (ts.askedBy[b] !== p.address) {
+          ts.askedBy[b] = null;
         }
       }
     }

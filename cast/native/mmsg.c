@@ -44,22 +44,37 @@ static napi_value number(napi_env env, double v) {
 // Cleared for good if the kernel refuses UDP_SEGMENT (before 4.18, or a size it will not cut).
 static int gso_ok = 1;
 
-// send(fd, packets: Buffer[], start, count) -> how many went out, from packets[start] on, or
-// -errno when packets[start] itself failed (EAGAIN: the socket buffer is full).
+// send(fd, packets: Buffer[], start, count, to: Uint32Array | null, port) -> how many went
+// out, from packets[start] on, or -errno when packets[start] itself failed (EAGAIN: the
+// socket buffer is full). to[i], when not 0, sends packets[i] to that IPv4 address (host
+// order) and port instead of the socket's connected peer.
 // Consecutive packets of one length (the last may be shorter) leave as one UDP GSO message:
 // the stack routes, filters and queues one large datagram, cut into the packets at the
 // NIC or just before delivery. On the wire they are the same datagrams as without.
 static napi_value Send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value a[4];
+  size_t argc = 6;
+  napi_value a[6];
   napi_get_cb_info(env, info, &argc, a, NULL, NULL);
   int32_t fd;
-  uint32_t start, count;
-  if (argc != 4 || napi_get_value_int32(env, a[0], &fd) != napi_ok || napi_get_value_uint32(env, a[2], &start) != napi_ok ||
-      napi_get_value_uint32(env, a[3], &count) != napi_ok)
-    return fail(env, "send(fd, packets, start, count)");
+  uint32_t start, count, port;
+  napi_valuetype to_type;
+  uint32_t *to = NULL;
+  size_t to_len = 0;
+  if (argc != 6 || napi_get_value_int32(env, a[0], &fd) != napi_ok || napi_get_value_uint32(env, a[2], &start) != napi_ok ||
+      napi_get_value_uint32(env, a[3], &count) != napi_ok || napi_get_value_uint32(env, a[5], &port) != napi_ok ||
+      napi_typeof(env, a[4], &to_type) != napi_ok)
+    return fail(env, "send(fd, packets, start, count, to, port)");
+  if (to_type != napi_null) {
+    napi_typedarray_type type;
+    void *data;
+    if (napi_get_typedarray_info(env, a[4], &type, &to_len, &data, NULL, NULL) != napi_ok || type != napi_uint32_array)
+      return fail(env, "send: to must be a Uint32Array or null");
+    to = data;
+  }
+  if (to && to_len < (size_t)start + count) return fail(env, "send: to is shorter than the packets");
   struct iovec iov[MAX_PACKETS];
   struct mmsghdr msgs[MAX_BATCH];
+  struct sockaddr_in dest[MAX_BATCH];
   union {
     char buf[CMSG_SPACE(sizeof(uint16_t))];
     struct cmsghdr align;
@@ -77,15 +92,21 @@ static napi_value Send(napi_env env, napi_callback_info info) {
       iov[i] = (struct iovec){.iov_base = data, .iov_len = len};
     }
     uint32_t nm = 0, at = 0;
+    const uint32_t *dst = to ? to + start + done : NULL;
     for (; at < np && nm < MAX_BATCH; nm++) {
       size_t seg = iov[at].iov_len;
       uint32_t k = 1;
       if (gso_ok && seg > 0) {
         uint32_t limit = UDP_MAX_PAYLOAD / seg < MAX_SEGMENTS ? (uint32_t)(UDP_MAX_PAYLOAD / seg) : MAX_SEGMENTS;
-        while (at + k < np && k < limit && iov[at + k].iov_len <= seg && iov[at + k].iov_len > 0)
+        while (at + k < np && k < limit && iov[at + k].iov_len <= seg && iov[at + k].iov_len > 0 && (!dst || dst[at + k] == dst[at]))
           if (iov[at + k++].iov_len < seg) break;  // a shorter one ends the message
       }
       msgs[nm] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[at], .msg_iovlen = k}};
+      if (dst && dst[at]) {
+        dest[nm] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(dst[at])};
+        msgs[nm].msg_hdr.msg_name = &dest[nm];
+        msgs[nm].msg_hdr.msg_namelen = sizeof dest[nm];
+      }
       if (k > 1) {
         msgs[nm].msg_hdr.msg_control = control[nm].buf;
         msgs[nm].msg_hdr.msg_controllen = sizeof control[nm].buf;

@@ -80,6 +80,11 @@ export function castIo(stderr: string): unknown {
   return jsonEvents(stderr).find((e) => e.event === 'cast:listening')?.io;
 }
 
+/** The statistics in a rackcast end's final --json event (`cast:done`); {} if it has none. */
+export function castStats(stderr: string): Record<string, number> {
+  return (jsonEvents(stderr).find((e) => e.event === 'cast:done')?.stats ?? {}) as Record<string, number>;
+}
+
 export class CastLab {
   readonly lab: Lab;
   readonly dir: string;

@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, expect, test } from 'vitest';
 import { BatchReader, BatchWriter, mmsgAddon, mmsgSelfCheck, type Peer } from '../../../cast/mmsg.ts';
+import { ipToInt } from '../../../cast/net.ts';
 
 // cast/native/mmsg.c through its TypeScript side, on real loopback sockets. `make test-unit`
 // builds the addon first; without it these fail on purpose, since cast would silently run
@@ -45,7 +46,7 @@ test('a writer sends 300 packets of mixed sizes in one flush, in order and whole
   rx.setRecvBufferSize(4 << 20);
   const got: Buffer[] = [];
   rx.on('message', (m) => got.push(m));
-  const w = BatchWriter.open(tx, noOverflow)!;
+  const w = BatchWriter.open(tx, 0, noOverflow)!;
   for (let i = 0; i < 300; i++) w.push(packet(i));
   w.flush();
   for (let t = 0; t < 100 && got.length < 300; t++) await new Promise((r) => setTimeout(r, 20));
@@ -60,7 +61,7 @@ test('runs of equal packets (sent as UDP GSO messages) arrive as the same separa
   rx.on('message', (m) => got.push(m));
   // Two long runs of 1,468-byte packets, each ended by a shorter one, then a longer one.
   const sent = [...Array(100).fill(1468), 700, ...Array(70).fill(1468), 12, 1500].map((len: number, i) => Buffer.alloc(len, i));
-  const w = BatchWriter.open(tx, noOverflow)!;
+  const w = BatchWriter.open(tx, 0, noOverflow)!;
   for (const p of sent) w.push(p);
   w.flush();
   for (let t = 0; t < 100 && got.length < sent.length; t++) await new Promise((r) => setTimeout(r, 20));
@@ -68,10 +69,27 @@ test('runs of equal packets (sent as UDP GSO messages) arrive as the same separa
   got.forEach((m, i) => expect(m.equals(sent[i]!), `packet ${i}`).toBe(true));
 });
 
+test('a packet with its own address goes there, on the same port, and ends a GSO run', async () => {
+  const { tx, rx } = await connectedPair();
+  const other = dgram.createSocket('udp4');
+  sockets.push(other);
+  other.bind(rx.address().port, '127.0.0.2');
+  await once(other, 'listening');
+  const got = { rx: [] as number[], other: [] as number[] };
+  rx.on('message', (m) => got.rx.push(m[0]!));
+  other.on('message', (m) => got.other.push(m[0]!));
+  const w = BatchWriter.open(tx, rx.address().port, noOverflow)!;
+  // Ten equal packets: the fifth to 127.0.0.2, the rest to the connected peer.
+  for (let i = 0; i < 10; i++) w.push(Buffer.alloc(1000, i), i === 4 ? ipToInt('127.0.0.2') : 0);
+  w.flush();
+  for (let t = 0; t < 100 && got.rx.length + got.other.length < 10; t++) await new Promise((r) => setTimeout(r, 20));
+  expect(got).toEqual({ rx: [0, 1, 2, 3, 5, 6, 7, 8, 9], other: [4] });
+});
+
 test('while dgram still has sends queued, a writer queues behind them instead of overtaking', async () => {
   const { tx } = await connectedPair();
   const queued: Buffer[] = [];
-  const w = BatchWriter.open(tx, { pending: () => 1, send: (p) => queued.push(p), error: (e) => expect.fail(e.message) })!;
+  const w = BatchWriter.open(tx, 0, { pending: () => 1, send: (p: Buffer) => queued.push(p), error: (e: Error) => expect.fail(e.message) })!;
   for (let i = 0; i < 5; i++) w.push(packet(i));
   w.flush();
   expect(queued).toEqual([0, 1, 2, 3, 4].map(packet));
