@@ -47,9 +47,15 @@ export function mmsgAddon(): Addon | null {
   return load().addon;
 }
 
-/** Why the addon this build has could not be loaded (callers warn and use plain dgram). */
+/** Why the addon this build has could not be loaded. */
 export function mmsgLoadError(): string | undefined {
   return load().error;
+}
+
+/** Why a socket meant for batched I/O got none: for a warning; undefined if it has it or the build has no addon. */
+export function unbatchedReason(batched: boolean): string | undefined {
+  if (batched) return undefined;
+  return mmsgLoadError() ?? (mmsgAddon() ? "this Node's dgram sockets do not expose their fd" : undefined);
 }
 
 function loadAddon(): Addon | null {

@@ -30,7 +30,7 @@ import {
   PROGRESS_INTERVAL_MS,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
-import { BatchReader, mmsgLoadError, type CastIo, type Peer } from './mmsg.ts';
+import { BatchReader, unbatchedReason, type CastIo, type Peer } from './mmsg.ts';
 import { isMulticast, openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 
 export interface ReceiverOptions {
@@ -190,7 +190,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
         error: (err) => this.warn('CAST_SOCKET', `socket error: ${err.message}`),
       });
     }
-    const unusable = o.batchIo && mmsgLoadError();
+    const unusable = o.batchIo && unbatchedReason(this.batch !== null);
     if (unusable) this.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
     const io: CastIo = this.batch ? 'mmsg' : 'dgram';
     this.sock.setMulticastInterface(this.iface.address);

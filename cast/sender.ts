@@ -29,7 +29,7 @@ import {
   RX_TRUESIZE_BYTES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
-import { BatchWriter, mmsgLoadError, type CastIo } from './mmsg.ts';
+import { BatchWriter, unbatchedReason, type CastIo } from './mmsg.ts';
 import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { RateLimiter } from './rate-limiter.ts';
@@ -249,7 +249,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
         error: (err) => this.warn('CAST_SEND', `send failed: ${err.message}`),
       });
     }
-    const unusable = o.batchIo && mmsgLoadError();
+    const unusable = o.batchIo && unbatchedReason(this.batch !== null);
     if (unusable) this.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
     const io: CastIo = this.batch ? 'mmsg' : 'dgram';
     if (o.maxBitrate) this.limiter = new RateLimiter(o.maxBitrate);
