@@ -266,28 +266,29 @@ export async function mmsgSelfCheck(): Promise<{ ok: boolean; detail: string }> 
     tx.connect(rx.address().port, '127.0.0.1');
     await once(tx, 'connect');
     const got: string[] = [];
-    const arrived = new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${got.length} of 3 datagrams arrived within 2 s`)), 2000);
-      reader = BatchReader.start(rx, {
-        datagram: (buf) => {
-          got.push(buf.toString());
-          if (got.length === 3) resolve(clearTimeout(t));
-        },
-        truncated: () => reject(new Error('a datagram came back truncated')),
-        error: reject,
-      });
+    let arrived!: () => void;
+    let failed!: (err: Error) => void;
+    const done = new Promise<void>((resolve, reject) => ((arrived = resolve), (failed = reject)));
+    reader = BatchReader.start(rx, {
+      datagram: (buf) => {
+        got.push(buf.toString());
+        if (got.length === 3) arrived();
+      },
+      truncated: () => failed(new Error('a datagram came back truncated')),
+      error: failed,
     });
     const writer = BatchWriter.open(tx, 0, { pending: () => 0, send: () => {}, error: (err) => { throw err; } });
-    if (!reader || !writer) return { ok: false, detail: 'the addon loaded, but the dgram sockets expose no fd' };
+    if (!reader || !writer) return { ok: false, detail: unbatchedReason(false)! };
+    const timer = setTimeout(() => failed(new Error(`${got.length} of 3 datagrams arrived within 2 s`)), 2000);
     for (const word of ['one', 'two', 'three']) writer.push(Buffer.from(word));
     writer.flush();
-    await arrived;
+    await done.finally(() => clearTimeout(timer));
     const ok = got.join(' ') === 'one two three';
     return { ok, detail: ok ? 'sendmmsg/recvmmsg round trip over loopback' : `round trip garbled: ${got.join(' ')}` };
   } catch (err) {
     return { ok: false, detail: (err as Error).message };
   } finally {
-    (reader as BatchReader | null)?.stop();
+    reader?.stop();
     rx.close();
     tx.close();
   }

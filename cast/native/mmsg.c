@@ -239,6 +239,14 @@ static napi_value Receive(napi_env env, napi_callback_info info) {
     r->iov[i] = (struct iovec){.iov_base = (uint8_t *)staging + (size_t)i * r->slot, .iov_len = r->slot};
     r->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &r->iov[i], .msg_iovlen = 1, .msg_name = &r->from[i], .msg_namelen = sizeof r->from[i]};
   }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init(loop, &r->poll, r->fd) != 0) {
+    close(r->fd);
+    free(r);
+    return fail(env, "receive: cannot watch the socket");
+  }
+  // Held until on_closed: the buffers the kernel writes into, the callback, its context.
   napi_value resource, name, handle;
   napi_create_object(env, &resource);
   napi_create_string_utf8(env, "rackcast:mmsg", NAPI_AUTO_LENGTH, &name);
@@ -247,13 +255,6 @@ static napi_value Receive(napi_env env, napi_callback_info info) {
   napi_create_reference(env, a[2], 1, &r->meta_ref);
   napi_create_reference(env, a[3], 1, &r->callback_ref);
   napi_create_reference(env, resource, 1, &r->resource_ref);
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  if (uv_poll_init(loop, &r->poll, r->fd) != 0) {
-    close(r->fd);
-    free(r);
-    return fail(env, "receive: cannot watch the socket");
-  }
   r->poll.data = r;
   uv_poll_start(&r->poll, UV_READABLE, on_readable);
   napi_create_external(env, r, NULL, NULL, &handle);
