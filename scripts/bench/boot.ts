@@ -5,8 +5,10 @@
 //    dnsmasq (DHCP + TFTP) with busybox httpd serving the same script, kernel and initrd.
 //    dnsmasq runs twice: as configured in the boot notes' reference, and tuned (option 60
 //    PXEClient sent to iPXE, which saves iPXE's ~3 s proxyDHCP wait, as rackcast does).
-// 2. TFTP throughput of a 40 MiB file to real clients (atftp, curl) in another namespace;
-//    for lockstep clients also to tftp-floor.ts, the least a Node server can do per block.
+// 2. TFTP throughput of a 40 MiB file to real clients (atftp, curl) in another namespace,
+//    and the server's CPU per block (steadier than lockstep throughput on a shared host);
+//    for lockstep clients also to tftp-floor.ts, the least a Node server can do per block,
+//    on dgram and on cast's batched-I/O addon.
 // 3. A thundering herd of simulated DHCP clients (scripts/lab/dhcp-herd.ts) against each.
 // Variants alternate run by run so drift of the shared machine hits all alike; medians.
 //
@@ -37,7 +39,7 @@ const ONLY = new Set(v.only.split(','));
 const HERD_TOOL = resolve(import.meta.dirname, '../lab/dhcp-herd.ts');
 const TFTP_FLOOR = resolve(import.meta.dirname, 'tftp-floor.ts');
 
-type Server = 'rackcast' | 'dnsmasq' | 'dnsmasq+opt60' | 'node floor';
+type Server = 'rackcast' | 'dnsmasq' | 'dnsmasq+opt60' | 'node floor' | 'node floor, mmsg';
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
@@ -59,6 +61,12 @@ function stopRef(): void {
   for (const p of procs.splice(0)) p.kill('SIGTERM');
 }
 
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 /** The pool both servers use: the /24 of the lab for VMs; the herd needs more addresses (it never leaves L2). */
 let pool = { subnet: '10.78.0.0/24', range: '10.78.0.100-10.78.0.199', mask: '255.255.255.0' };
 
@@ -77,15 +85,15 @@ async function startRef(tuned: boolean, tftpRoot = ref): Promise<void> {
   await new Promise((r) => setTimeout(r, 800));
 }
 
-async function startFloor(tftpRoot: string): Promise<void> {
-  procs.push(bl.lab.spawn('srv', [process.execPath, TFTP_FLOOR, tftpRoot, SRV_IP], { stdio: 'ignore' }));
+async function startFloor(tftpRoot: string, batched: boolean): Promise<void> {
+  procs.push(bl.lab.spawn('srv', [process.execPath, TFTP_FLOOR, tftpRoot, SRV_IP, ...(batched ? ['--batched'] : [])], { stdio: 'ignore' }));
   await new Promise((r) => setTimeout(r, 800));
 }
 
 async function withServer<T>(server: Server, fn: () => Promise<T>, tftpRoot?: string): Promise<T> {
   bl.config.dhcp.subnets = [{ subnet: pool.subnet, range: pool.range, router: SRV_IP }];
   if (server === 'rackcast') await bl.startServer();
-  else if (server === 'node floor') await startFloor(tftpRoot ?? ref);
+  else if (server.startsWith('node floor')) await startFloor(tftpRoot ?? ref, server === 'node floor, mmsg');
   else await startRef(server === 'dnsmasq+opt60', tftpRoot);
   try {
     return await fn();
@@ -152,19 +160,23 @@ if (ONLY.has('tftp')) {
     { label: 'curl, blksize 1468 (lockstep)', lockstep: true, argv: ['curl', '-sS', '--tftp-blksize', '1468', '-o', out, `tftp://${SRV_IP}/big.bin`] },
   ];
   bl.config.tftp = { enabled: true, root, windowSizeMax: 16 };
-  const servers: Server[] = ['rackcast', 'dnsmasq', 'node floor'];
+  const servers: Server[] = ['rackcast', 'dnsmasq', 'node floor', 'node floor, mmsg'];
   const results = new Map<string, number[]>();
+  const cpuPerBlock = new Map<string, number[]>();
   for (let run = 0; run < TFTP_RUNS; run++) {
     for (const s of run % 2 ? [...servers].reverse() : servers) {
       await withServer(
         s,
         async () => {
           for (const c of clients) {
-            if (s === 'node floor' && !c.lockstep) continue;
+            if (s.startsWith('node floor') && !c.lockstep) continue;
             rmSync(out, { force: true });
+            const pid = s === 'rackcast' ? bl.serverPid()! : procs[0]!.pid!;
+            const cpu0 = cpuSeconds(pid);
             const t0 = process.hrtime.bigint();
             const r = await bl.lab.exec('cl', c.argv, { timeoutMs: 300_000 });
             const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+            const usPerBlock = ((cpuSeconds(pid) - cpu0) * 1e6) / Math.ceil(data.length / 1468);
             let ok = false;
             try {
               ok = r.code === 0 && createHash('sha256').update(readFileSync(out)).digest('hex') === want;
@@ -173,7 +185,8 @@ if (ONLY.has('tftp')) {
             }
             const key = `${c.label}|${s}`;
             results.set(key, [...(results.get(key) ?? []), ok ? data.length / sec / 1e6 : NaN]);
-            process.stderr.write(`tftp ${c.label} ${s} run ${run}: ${ok ? `${(data.length / sec / 1e6).toFixed(1)} MB/s` : `FAILED ${r.stderr.slice(-200)}`}\n`);
+            cpuPerBlock.set(key, [...(cpuPerBlock.get(key) ?? []), ok ? usPerBlock : NaN]);
+            process.stderr.write(`tftp ${c.label} ${s} run ${run}: ${ok ? `${(data.length / sec / 1e6).toFixed(1)} MB/s, server CPU ${usPerBlock.toFixed(0)} us/block` : `FAILED ${r.stderr.slice(-200)}`}\n`);
           }
         },
         root,
@@ -183,9 +196,12 @@ if (ONLY.has('tftp')) {
   for (const c of clients) {
     const ours = median(results.get(`${c.label}|rackcast`)!.filter(Number.isFinite));
     const theirs = median(results.get(`${c.label}|dnsmasq`)!.filter(Number.isFinite));
-    const floor = median(results.get(`${c.label}|node floor`)?.filter(Number.isFinite) ?? []);
-    const f = Number.isNaN(floor) ? ['-', '-'] : [floor.toFixed(1), (floor / theirs).toFixed(2)];
-    tftpRows.push([c.label, ours.toFixed(1), theirs.toFixed(1), (ours / theirs).toFixed(2), ...f]);
+    const floors = (['node floor', 'node floor, mmsg'] as const).flatMap((f) => {
+      const m = median(results.get(`${c.label}|${f}`)?.filter(Number.isFinite) ?? []);
+      return Number.isNaN(m) ? ['-', '-'] : [m.toFixed(1), (m / theirs).toFixed(2)];
+    });
+    const cpu = (['rackcast', 'dnsmasq'] as const).map((sv) => median(cpuPerBlock.get(`${c.label}|${sv}`)!.filter(Number.isFinite)).toFixed(0));
+    tftpRows.push([c.label, ours.toFixed(1), theirs.toFixed(1), (ours / theirs).toFixed(2), cpu.join(' / '), ...floors]);
   }
 }
 
@@ -215,7 +231,7 @@ function table(title: string, head: string[], rows: string[][]): string {
 
 const report = [
   bootRows.length ? table(`Boot: QEMU start to the initrd marker (in brackets: to the iPXE script), seconds, median of ${RUNS}, TCG; ratio = rackcast / dnsmasq, <= 1.0 is as fast or faster`, ['firmware path', 'rackcast', 'dnsmasq', 'dnsmasq+opt60', 'ratio', 'ratio vs tuned'], bootRows) : '',
-  tftpRows.length ? table(`TFTP: ${v['tftp-mib']} MiB to a real client, MB/s (median of ${TFTP_RUNS}); ratio = rackcast / dnsmasq, >= 1.0 is as fast or faster (dnsmasq has no RFC 7440 windows); node floor = tftp-floor.ts, the least a Node server does per block`, ['client', 'rackcast', 'dnsmasq', 'ratio', 'node floor', 'floor / dnsmasq'], tftpRows) : '',
+  tftpRows.length ? table(`TFTP: ${v['tftp-mib']} MiB to a real client, MB/s (median of ${TFTP_RUNS}); ratio = rackcast / dnsmasq, >= 1.0 is as fast or faster (dnsmasq has no RFC 7440 windows); node floor = tftp-floor.ts, the least a Node server does per block, on dgram and on cast's addon (mmsg)`, ['client', 'rackcast', 'dnsmasq', 'ratio', 'server CPU us/block (rackcast / dnsmasq)', 'node floor', 'floor / dnsmasq', 'floor, mmsg', 'mmsg floor / dnsmasq'], tftpRows) : '',
   herdRows.length ? table(`Herd: ${HERD} simulated DHCP clients starting within 10 s (DISCOVER..ACK, broadcast)`, ['server', 'bound', 'failed', 'dup IPs', 'retries', 'p50 ms', 'p99 ms', 'max ms', 'wall s'], herdRows) : '',
 ].join('\n');
 process.stdout.write(report);

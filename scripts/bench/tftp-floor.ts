@@ -3,13 +3,17 @@
 // no checks beyond the opcode and block number. Each transfer's socket is connected to its
 // client, which saves the per-send address lookup. Whatever this reaches is the ceiling of
 // Node's event loop and dgram for a lockstep client on this host, whatever the server code.
+// With --batched, each transfer socket's I/O goes through cast's addon (cast/mmsg.ts) instead
+// of dgram's events and sends: the ceiling of a server on that path.
 //
-//   node scripts/bench/tftp-floor.ts <root> <address>      (listens on <address>:69)
+//   node scripts/bench/tftp-floor.ts <root> <address> [--batched]   (listens on <address>:69)
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BatchReader, BatchWriter } from '../../cast/mmsg.ts';
 
-const [root, address] = process.argv.slice(2);
+const [root, address, flag] = process.argv.slice(2);
+const batched = flag === '--batched';
 if (!root || !address) throw new Error('usage: tftp-floor.ts <root> <address>');
 
 const RRQ = 1;
@@ -39,15 +43,31 @@ function serve(data: Buffer, opts: Map<string, string>, port: number, host: stri
     packet.writeUInt16BE(DATA, 0);
     packet.writeUInt16BE(n & 0xffff, 2);
     chunk.copy(packet, 4);
-    sock.send(packet);
+    send(packet);
   };
-  sock.on('message', (m) => {
-    if (m.length < 4 || m.readUInt16BE(0) !== ACK) return sock.close();
+  let send = (packet: Buffer) => sock.send(packet);
+  let reader: BatchReader | null = null;
+  const onAck = (m: Buffer) => {
+    if (m.length < 4 || m.readUInt16BE(0) !== ACK) return close();
     if (m.readUInt16BE(2) !== (sent & 0xffff)) return;
-    if (sent === blocks) return sock.close();
+    if (sent === blocks) return close();
     sendBlock(++sent);
-  });
+  };
+  const close = () => {
+    reader?.stop();
+    sock.close();
+  };
+  sock.on('message', onAck);
   sock.connect(port, host, () => {
+    if (batched) {
+      const writer = BatchWriter.open(sock, port, { pending: () => 0, send: (p) => sock.send(p), error: (e) => console.error(e.message) });
+      reader = BatchReader.start(sock, { datagram: onAck, truncated: () => {}, error: (e) => console.error(e.message) });
+      if (!writer || !reader) throw new Error('--batched: the addon is missing (make native)');
+      send = (packet) => {
+        writer.push(packet);
+        writer.flush();
+      };
+    }
     const ack: string[] = [];
     if (opts.has('blksize')) ack.push('blksize', String(blksize));
     if (opts.has('tsize')) ack.push('tsize', String(data.length));
