@@ -102,7 +102,7 @@ export class BootServer {
       log: log.child('api'),
       adminToken: this.adminToken,
       startedAt: Date.now(),
-      extraCounters: () => Object.fromEntries(Object.entries(this.tftp?.drops() ?? {}).map(([k, v]) => [`tftp.dropped.${k}`, v])),
+      extraCounters: () => this.tftp?.transferCounters() ?? {},
     });
     this.http = new HttpServer({
       cfg,

@@ -4,7 +4,8 @@ import type { BootConfig } from './config.ts';
 import type { Counters } from './counters.ts';
 import { BootError } from './errors.ts';
 import type { ServedFiles } from './files.ts';
-import { tftpTransferDrops } from './tftp-patch.ts';
+import { mmsgLoadError } from '../cast/mmsg.ts';
+import { tftpTransferDrops, tftpTransferIo } from './tftp-patch.ts';
 
 // TFTP for the first-stage binaries only (undionly.kpxe, ipxe.efi, ...; kernels and
 // initrds go over HTTP). Read-only, from a symlink-safe root, with the block and window
@@ -57,6 +58,8 @@ export class TftpServer {
       server.listen();
     });
     server.on('error', (err: Error) => this.d.log.error('tftp socket error', { error: err.message }));
+    const unbatched = mmsgLoadError();
+    if (unbatched) this.d.log.warn('TFTP transfers fall back to plain dgram (more CPU per block)', { reason: unbatched });
     this.server = server;
   }
 
@@ -70,9 +73,10 @@ export class TftpServer {
     }
   }
 
-  /** Drops by the transfer sockets (wrong TID, runts, duplicate ACKs). */
-  drops(): Record<string, number> {
-    return tftpTransferDrops();
+  /** Counters of the transfer sockets: drops by reason (wrong TID, runts, duplicate ACKs), transfers by I/O path. */
+  transferCounters(): Record<string, number> {
+    const prefixed = (prefix: string, o: Record<string, number>) => Object.entries(o).map(([k, v]) => [`tftp.${prefix}.${k}`, v]);
+    return Object.fromEntries([...prefixed('dropped', tftpTransferDrops()), ...prefixed('io', tftpTransferIo())]);
   }
 
   private async serve(req: GetRequest, res: PutResponse): Promise<void> {

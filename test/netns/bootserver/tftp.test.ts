@@ -57,11 +57,14 @@ afterAll(async () => {
 });
 
 describe.each(['atftp', 'curl'] as Client[])('%s', (client) => {
-  test('gets both first stages byte-exact', async () => {
+  test('gets both first stages byte-exact, through the batched-I/O addon', async () => {
+    const before = await counters();
     for (const f of Object.keys(FILES) as (keyof typeof FILES)[]) {
       const r = await fetchWith(client, f);
       expect(r.ok, r.why).toBe(true);
     }
+    const after = await counters();
+    expect((after['tftp.io.mmsg'] ?? 0) - (before['tftp.io.mmsg'] ?? 0)).toBe(2);
   });
 
   test('with 3 % of the data blocks and 3 % of the ACKs lost', async () => {

@@ -10,6 +10,8 @@ import { parseConfig } from '../../../bootserver/config.ts';
 import { Counters } from '../../../bootserver/counters.ts';
 import { ServedFiles } from '../../../bootserver/files.ts';
 import { TftpServer } from '../../../bootserver/tftp.ts';
+import { setTransferIo } from '../../../bootserver/tftp-patch.ts';
+import { mmsgAddon } from '../../../cast/mmsg.ts';
 import { rrq, tftpGet, type TftpGetOptions } from '../../helpers/tftp-client.ts';
 
 // TFTP on loopback with a client that misbehaves on purpose. The npm package as published
@@ -88,8 +90,8 @@ describe('duplicate ACKs (npm tftp issue #16)', () => {
   });
 
   test('ignored duplicates are counted', () => {
-    const drops = server.drops();
-    expect((drops.duplicateAck ?? 0) + (drops.staleAck ?? 0)).toBeGreaterThan(0);
+    const c = server.transferCounters();
+    expect((c['tftp.dropped.duplicateAck'] ?? 0) + (c['tftp.dropped.staleAck'] ?? 0)).toBeGreaterThan(0);
   });
 });
 
@@ -139,15 +141,38 @@ describe('options, paths and odd clients', () => {
     for (const p of transferPorts) {
       stranger.send(Buffer.from([7]), p, HOST);
       stranger.send(Buffer.from([0, 4, 0, 200]), p, HOST);
+      // Longer than any datagram of a transfer (and than the addon's staging slot).
+      stranger.send(Buffer.alloc(10_000, 4), p, HOST);
     }
     const r = await t;
     stranger.close();
     expect(r.ok).toBe(true);
     expect(sha(r.data)).toBe(sha(file));
     expect(transferPorts.size).toBeGreaterThan(0);
-    const drops = server.drops();
-    expect(drops.foreignTid ?? 0).toBeGreaterThan(0);
+    const c = server.transferCounters();
+    expect(c['tftp.dropped.foreignTid'] ?? 0).toBeGreaterThan(0);
+    expect(c['tftp.dropped.long'] ?? 0).toBeGreaterThan(0);
     expect((await get({})).ok).toBe(true);
+  });
+});
+
+describe('transfer I/O (correction 5 of tftp-patch.ts)', () => {
+  test("transfers read and write through cast's batched-I/O addon; switched off, through dgram; both byte-exact", async () => {
+    expect(mmsgAddon(), 'build/native/mmsg.node is missing: run make native').not.toBeNull();
+    const before = server.transferCounters();
+    const delta = (k: string) => (server.transferCounters()[k] ?? 0) - (before[k] ?? 0);
+    const batched = await get({ options: { blksize: '1468', windowsize: '4' }, ackCopies: 2 });
+    expect(delta('tftp.io.mmsg')).toBe(1);
+    setTransferIo(false);
+    try {
+      const plain = await get({ options: { blksize: '1468', windowsize: '4' }, ackCopies: 2 });
+      expect(plain.ok && sha(plain.data)).toBe(sha(file));
+    } finally {
+      setTransferIo(true);
+    }
+    expect(batched.ok && sha(batched.data)).toBe(sha(file));
+    expect(delta('tftp.io.dgram')).toBe(1);
+    expect(delta('tftp.io.mmsg')).toBe(1);
   });
 });
 
