@@ -28,6 +28,7 @@ import {
   DEFAULT_PORTBASE,
   DEFAULT_RCVBUF_BYTES,
   PROGRESS_INTERVAL_MS,
+  WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
 import { BatchReader, unbatchedReason, type CastIo, type Peer } from './mmsg.ts';
@@ -319,13 +320,15 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   }
 
   /**
-   * The sender keeps at most two slices in flight and opens slice n+2 only once every
-   * live receiver confirmed slice n. Packets that far ahead of our oldest incomplete
-   * slice therefore prove the sender no longer waits for us; several are required, so
-   * that one stray datagram cannot end a transfer, and absurd slice numbers are noise.
+   * udp-sender keeps at most two slices in flight, ours WIDE_WINDOW_SLICES when every
+   * receiver is ours: it opens slice n+W only once every live receiver confirmed slice n.
+   * Packets that far ahead of our oldest incomplete slice therefore prove the sender no
+   * longer waits for us; several are required, so that one stray datagram cannot end a
+   * transfer, and absurd slice numbers are noise. (Behind udp-sender this notices a drop
+   * two slices later than it could.)
    */
   private usable(slice: number): boolean {
-    if (slice < this.nextToWrite + 2) return true;
+    if (slice < this.nextToWrite + WIDE_WINDOW_SLICES) return true;
     if (slice > this.nextToWrite + PLAUSIBLE_SLICES_AHEAD) {
       this.stats.malformed++;
       return false;

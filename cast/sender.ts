@@ -27,6 +27,8 @@ import {
   MIN_SLICE_BLOCKS,
   PROGRESS_INTERVAL_MS,
   RX_TRUESIZE_BYTES,
+  UDPCAST_WINDOW_SLICES,
+  WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
 import { BatchWriter, unbatchedReason, type CastIo } from './mmsg.ts';
@@ -94,6 +96,8 @@ export interface SenderStats {
   /** Of those, sent only to the one receiver that asked (batched I/O, multicast mode). */
   unicastRetransmits: number;
   reqacksSent: number;
+  /** Most slices unconfirmed at once: the window (2 with a udp-receiver, 4 with ours only) when the sender ran ahead. */
+  maxSlicesInFlight: number;
   /** Datagrams dropped: not a udpcast message, wrong source, or a late joiner. */
   malformed: number;
   foreign: number;
@@ -170,6 +174,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     blocksRetransmitted: 0,
     unicastRetransmits: 0,
     reqacksSent: 0,
+    maxSlicesInFlight: 0,
     malformed: 0,
     foreign: 0,
     refused: 0,
@@ -539,22 +544,24 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   /**
-   * The window udp-receiver survives: slice n+2 only once every live receiver confirmed
-   * slice n (it aborts on a packet two slices past its oldest incomplete one), and, when
-   * a udp-receiver takes part, slice n+1 only once it answered for slice n (it aborts if
-   * it never saw a slice; ours announce GAP_TOLERANT). The end marker goes out alone,
-   * after every data slice is confirmed.
+   * The window: with a udp-receiver in the group, the one it survives: slice n+2 only once
+   * every live receiver confirmed slice n (it aborts on a packet two slices past its oldest
+   * incomplete one), and slice n+1 only once it answered for slice n (it aborts if it never
+   * saw a slice). Receivers that are all ours (GAP_TOLERANT) take WIDE_WINDOW_SLICES. The
+   * end marker goes out alone, after every data slice is confirmed.
    */
   private canOpenSlice(): boolean {
     const s = this.readySlice;
     if (!s || this.endSent) return false;
     if (s.bytes === 0) return this.inflight.length === 0;
+    const live = this.participants.live();
+    const ours = live.every((p) => p.capabilities & Cap.GAP_TOLERANT);
     const oldest = this.inflight[0];
-    if (oldest && s.no - oldest.s.no > 1) return false;
+    if (oldest && s.no - oldest.s.no >= (ours ? WIDE_WINDOW_SLICES : UDPCAST_WINDOW_SLICES)) return false;
     const prev = this.inflight.find((t) => t.s.no === s.no - 1);
     if (!prev) return true;
     if (prev.sent < prev.s.blocks) return false;
-    return this.participants.live().every((p) => p.capabilities & Cap.GAP_TOLERANT || prev.seen.has(p.slot));
+    return ours || live.every((p) => p.capabilities & Cap.GAP_TOLERANT || prev.seen.has(p.slot));
   }
 
   private openSlice(s: OutSlice): void {
@@ -578,6 +585,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       quietRounds: 0,
     };
     this.inflight.push(ts);
+    this.stats.maxSlicesInFlight = Math.max(this.stats.maxSlicesInFlight, this.inflight.length);
   }
 
   /**

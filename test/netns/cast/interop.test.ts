@@ -68,6 +68,21 @@ test('--no-batch-io: both ends on plain dgram, N = 4, 3% loss, every copy is byt
   expect([o.sender, ...o.receivers].map((p) => castIo(p.stderr))).toEqual(Array(5).fill('dgram'));
 });
 
+// Small receive buffers make small slices (about 113 blocks), so 2 MiB is some 13 of them.
+test.each([
+  { receivers: ['rackcast', 'rackcast', 'rackcast'] as Impl[], window: 4, beyond: 2 },
+  { receivers: ['rackcast', 'rackcast', 'udpcast'] as Impl[], window: 2, beyond: 1 },
+])('the sender runs up to $window slices ahead with receivers $receivers, 5% loss, every copy byte-exact', async ({ receivers, window, beyond }) => {
+  const o = await lab.run({ sender: 'rackcast', receivers, sizeBytes: SIZE, lossPct: 5, receiverArgs: ['--rcvbuf', '262144'] });
+  expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
+  expect(o.sender.code, explain(o)).toBe(0);
+  const inFlight = castStats(o.sender.stderr).maxSlicesInFlight;
+  expect(inFlight, explain(o)).toBeLessThanOrEqual(window);
+  // Under loss a slice's REQACK rounds outlast the next slice's first pass: the sender
+  // runs ahead, with ours only past the two slices udp-receiver survives.
+  expect(inFlight, explain(o)).toBeGreaterThan(beyond);
+});
+
 test('a stream of exactly whole blocks and whole slices arrives intact', async () => {
   const o = await lab.run({ sender: 'rackcast', receivers: ['rackcast', 'udpcast'], sizeBytes: 1456 * 92 * 3 });
   expect(o.receivers.every((r) => r.code === 0 && r.intact), explain(o)).toBe(true);
