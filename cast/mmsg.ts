@@ -109,8 +109,9 @@ export interface Overflow {
 }
 
 /**
- * Collects packets for one connected socket and sends them with sendmmsg on flush. A packet
- * may name another IPv4 address (same port) instead of the connected peer.
+ * Collects packets for one socket and sends them with sendmmsg on flush: each to the
+ * socket's connected peer, or to an IPv4 address it names (on the writer's port; on an
+ * unconnected socket every packet names one).
  */
 export class BatchWriter {
   private readonly packets: Buffer[] = [];

@@ -561,7 +561,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     const prev = this.inflight.find((t) => t.s.no === s.no - 1);
     if (!prev) return true;
     if (prev.sent < prev.s.blocks) return false;
-    return ours || live.every((p) => p.capabilities & Cap.GAP_TOLERANT || prev.seen.has(p.slot));
+    return live.every((p) => p.capabilities & Cap.GAP_TOLERANT || prev.seen.has(p.slot));
   }
 
   private openSlice(s: OutSlice): void {

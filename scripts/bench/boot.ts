@@ -171,6 +171,7 @@ if (ONLY.has('tftp')) {
           for (const c of clients) {
             if (s.startsWith('node floor') && !c.lockstep) continue;
             rmSync(out, { force: true });
+            // The TFTP server: dnsmasq is the first process startRef spawns, a floor the only one.
             const pid = s === 'rackcast' ? bl.serverPid()! : procs[0]!.pid!;
             const cpu0 = cpuSeconds(pid);
             const t0 = process.hrtime.bigint();
