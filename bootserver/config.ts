@@ -99,6 +99,7 @@ export interface BootConfig {
     /** Base URL nodes use to reach us (iPXE scripts, kernel parameters, agent API). */
     publicUrl: string;
     adminTokenFile: string;
+    batchIo: boolean;
   };
   paths: { stateDir: string };
   dhcp: {
@@ -343,7 +344,7 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
   const paths = top.section('paths', ['stateDir']);
   const stateDir = paths.absPath('stateDir', DEFAULT_STATE_DIR);
 
-  const srv = top.section('server', ['interface', 'address', 'httpBind', 'httpPort', 'publicUrl', 'adminTokenFile']);
+  const srv = top.section('server', ['interface', 'address', 'httpBind', 'httpPort', 'publicUrl', 'adminTokenFile', 'batchIo']);
   const ifname = srv.string('interface', undefined, (x) => /^[\w.:@-]{1,15}$/.test(x), 'a network interface name');
   const address = srv.ip('address') ?? (opts.interfaceAddress ?? systemInterfaceAddress)(ifname);
   if (!address) throw srv.bad('address', `an IPv4 address (interface ${ifname} has none, or set server.address)`);
@@ -355,6 +356,7 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
     httpPort,
     publicUrl: srv.string('publicUrl', `http://${address}:${httpPort}`, (x) => /^https?:\/\/[^/\s]+$/.test(x), 'a base URL like http://10.78.0.1:8080 (no path)'),
     adminTokenFile: srv.absPath('adminTokenFile', join(stateDir, 'admin.token')),
+    batchIo: srv.bool('batchIo', true),
   };
 
   const dh = top.section('dhcp', ['mode', 'authoritative', 'leaseTime', 'unknownNodes', 'subnets', 'reservations']);

@@ -19,6 +19,7 @@ export interface SessionSpec {
   portbase: number;
   interface: string;
   startTimeoutSec: number;
+  batchIo: boolean;
 }
 
 export interface SessionMember {
@@ -93,6 +94,7 @@ export class ImageSession extends EventEmitter<SessionEvents> {
         minWaitMs: s.settings.minWaitSec * 1000,
         maxWaitMs: s.settings.maxWaitSec * 1000,
         startTimeoutMs: s.startTimeoutSec * 1000,
+        batchIo: s.batchIo,
       },
       { log: this.log.child('cast') },
     );

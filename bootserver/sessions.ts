@@ -101,6 +101,7 @@ export class SessionManager {
         portbase,
         interface: this.cfg.server.interface,
         startTimeoutSec: this.cfg.cast.startTimeoutSec,
+        batchIo: this.cfg.server.batchIo,
       },
       this.log,
     );

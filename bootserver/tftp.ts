@@ -5,7 +5,7 @@ import type { Counters } from './counters.ts';
 import { BootError } from './errors.ts';
 import type { ServedFiles } from './files.ts';
 import { mmsgLoadError } from '../cast/mmsg.ts';
-import { tftpTransferDrops, tftpTransferIo } from './tftp-patch.ts';
+import { setTransferIo, tftpTransferDrops, tftpTransferIo } from './tftp-patch.ts';
 
 // TFTP for the first-stage binaries only (undionly.kpxe, ipxe.efi, ...; kernels and
 // initrds go over HTTP). Read-only, from a symlink-safe root, with the block and window
@@ -58,7 +58,8 @@ export class TftpServer {
       server.listen();
     });
     server.on('error', (err: Error) => this.d.log.error('tftp socket error', { error: err.message }));
-    const unbatched = mmsgLoadError();
+    setTransferIo(cfg.server.batchIo);
+    const unbatched = cfg.server.batchIo && mmsgLoadError();
     if (unbatched) this.d.log.warn('TFTP transfers fall back to plain dgram (more CPU per block)', { reason: unbatched });
     this.server = server;
   }

@@ -157,17 +157,22 @@ describe('options, paths and odd clients', () => {
 });
 
 describe('transfer I/O (correction 5 of tftp-patch.ts)', () => {
-  test("transfers read and write through cast's batched-I/O addon; switched off, through dgram; both byte-exact", async () => {
+  test("transfers read and write through cast's batched-I/O addon; with server.batchIo: false, through dgram; both byte-exact", async () => {
     expect(mmsgAddon(), 'build/native/mmsg.node is missing: run make native').not.toBeNull();
     const before = server.transferCounters();
     const delta = (k: string) => (server.transferCounters()[k] ?? 0) - (before[k] ?? 0);
     const batched = await get({ options: { blksize: '1468', windowsize: '4' }, ackCopies: 2 });
     expect(delta('tftp.io.mmsg')).toBe(1);
-    setTransferIo(false);
+    // The switch is per process (one TFTP server each): the last server to listen sets it.
+    const plainPort = await freeUdpPort();
+    const cfg = parseConfig('t.yaml', { server: { interface: 'lo', address: HOST, batchIo: false }, dhcp: { mode: 'off' }, tftp: { enabled: true, root: join(dir, 'root') } });
+    const plainServer = new TftpServer({ cfg, files: new ServedFiles(cfg.tftp.root, []), counters: new Counters(), log: createLogger(() => {}, 't'), port: plainPort });
+    await plainServer.listen();
     try {
-      const plain = await get({ options: { blksize: '1468', windowsize: '4' }, ackCopies: 2 });
+      const plain = await get({ options: { blksize: '1468', windowsize: '4' }, ackCopies: 2 }, plainPort);
       expect(plain.ok && sha(plain.data)).toBe(sha(file));
     } finally {
+      plainServer.close();
       setTransferIo(true);
     }
     expect(batched.ok && sha(batched.data)).toBe(sha(file));
