@@ -445,22 +445,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private fill(): void {
     for (let budget = BURST; budget > 0 && !this.finished; budget--) {
       if (this.pendingSends >= MAX_PENDING_SENDS) return; // a send callback resumes us
-      const next = this.nextPacket();
-      if (!next) return;
-      if (this.limiter) {
-        const wait = this.limiter.take(next.pkt.length);
-        if (wait > 0) {
-          next.undo();
-          this.pumpTimer = setTimeout(() => {
-            this.pumpTimer = null;
-            this.pump();
-          }, wait);
-          return;
-        }
-      }
-      next.commit();
-      if (next.lead) for (const pkt of next.lead) this.sendData(pkt);
-      this.sendData(next.pkt, next.to);
+      if (!this.sendNext()) return;
     }
     this.schedulePump();
   }
@@ -482,54 +467,62 @@ export class CastSender extends EventEmitter<SenderEvents> {
   };
 
   /**
-   * Picks what goes out next: retransmissions first, then due REQACKs, then the first
-   * pass of the newest slice, then a new slice when the window allows. `commit` applies
-   * the bookkeeping only once the rate limiter let the packet go.
+   * Sends what goes out next: retransmissions first, then due REQACKs, then the first pass
+   * of the newest slice, then a new slice when the window allows. False when there is
+   * nothing to send now, or the rate limit holds the packet back (a timer resumes then);
+   * the bookkeeping changes only once the packet goes.
    */
-  private nextPacket(): { pkt: Buffer; to?: number; lead?: Buffer[]; commit: () => void; undo: () => void } | null {
-    const noop = () => {};
+  private sendNext(): boolean {
     for (const ts of this.inflight) {
-      if (ts.queue.length > 0) {
-        const block = ts.queue.shift()!;
-        const to = this.unicastTo(ts.askedBy[block]);
-        return {
-          pkt: packetOf(ts.s, block),
-          to,
-          commit: () => {
-            ts.queued[block >> 3]! &= ~(1 << (block & 7));
-            ts.askedBy[block] = undefined;
-            this.stats.blocksRetransmitted++;
-            if (to) this.stats.unicastRetransmits++;
-          },
-          undo: () => ts.queue.unshift(block),
-        };
-      }
+      if (ts.queue.length === 0) continue;
+      const block = ts.queue[0]!;
+      const pkt = packetOf(ts.s, block);
+      if (!this.mayGo(pkt.length)) return false;
+      ts.queue.shift();
+      const to = this.unicastTo(ts.askedBy[block]);
+      ts.queued[block >> 3]! &= ~(1 << (block & 7));
+      ts.askedBy[block] = undefined;
+      this.stats.blocksRetransmitted++;
+      if (to) this.stats.unicastRetransmits++;
+      this.sendData(pkt, to);
+      return true;
     }
     for (const ts of this.inflight) {
-      if (ts.reqackDue && ts.sent === ts.s.blocks) {
-        return { pkt: this.reqackPacket(ts), lead: this.repliesBeforeReqAck(), commit: () => this.onReqAckSent(ts), undo: noop };
-      }
+      if (!ts.reqackDue || ts.sent !== ts.s.blocks) continue;
+      const pkt = this.reqackPacket(ts);
+      if (!this.mayGo(pkt.length)) return false;
+      const lead = this.repliesBeforeReqAck();
+      this.onReqAckSent(ts);
+      if (lead) for (const p of lead) this.sendData(p);
+      this.sendData(pkt);
+      return true;
     }
     const newest = this.inflight[this.inflight.length - 1];
     if (newest && newest.sent < newest.s.blocks) {
-      const block = newest.sent;
-      return {
-        pkt: packetOf(newest.s, block),
-        commit: () => {
-          newest.sent++;
-          this.stats.blocksSent++;
-          if (newest.sent === newest.s.blocks) newest.reqackDue = true;
-        },
-        undo: noop,
-      };
+      const pkt = packetOf(newest.s, newest.sent);
+      if (!this.mayGo(pkt.length)) return false;
+      newest.sent++;
+      this.stats.blocksSent++;
+      if (newest.sent === newest.s.blocks) newest.reqackDue = true;
+      this.sendData(pkt);
+      return true;
     }
-    if (this.canOpenSlice()) {
-      this.openSlice(this.readySlice!);
-      this.readySlice = null;
-      this.prefetch();
-      return this.nextPacket();
-    }
-    return null;
+    if (!this.canOpenSlice()) return false;
+    this.openSlice(this.readySlice!);
+    this.readySlice = null;
+    this.prefetch();
+    return this.sendNext();
+  }
+
+  /** Whether --max-bitrate lets a datagram of this size go now; if not, the pump resumes when it will. */
+  private mayGo(bytes: number): boolean {
+    const wait = this.limiter?.take(bytes) ?? 0;
+    if (wait <= 0) return true;
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = null;
+      this.pump();
+    }, wait);
+    return false;
   }
 
   /**

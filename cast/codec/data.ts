@@ -33,14 +33,14 @@ const OFF_BLOCK = DATA_OFF_BLOCK;
 const OFF_BYTES = DATA_OFF_BYTES;
 
 /** Writes a DATA header in place (the sender lays slices out as header+payload runs). */
-export function writeDataHeader(buf: Uint8Array, off: number, slice: number, block: number, sliceBytes: number): void {
-  const v = new DataView(buf.buffer, buf.byteOffset + off, DATA_HEADER_BYTES);
-  v.setUint16(0, Op.DATA);
-  v.setUint16(OFF_STRIPES, 0);
-  v.setInt32(OFF_SLICE, slice);
-  v.setUint16(OFF_BLOCK, block);
-  v.setUint16(10, 0);
-  v.setInt32(OFF_BYTES, sliceBytes);
+export function writeDataHeader(buf: Buffer, off: number, slice: number, block: number, sliceBytes: number): void {
+  // Buffer's own writers: a DataView per header was a visible cost at 100k+ blocks/s.
+  buf.writeUInt16BE(Op.DATA, off);
+  buf.writeUInt16BE(0, off + OFF_STRIPES);
+  buf.writeInt32BE(slice, off + OFF_SLICE);
+  buf.writeUInt16BE(block, off + OFF_BLOCK);
+  buf.writeUInt16BE(0, off + OFF_BLOCK + 2);
+  buf.writeInt32BE(sliceBytes, off + OFF_BYTES);
 }
 
 export function encodeData(m: Omit<Data, 'op'>): Buffer {
