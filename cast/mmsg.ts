@@ -18,6 +18,7 @@ export type CastIo = 'mmsg' | 'dgram';
 
 interface Addon {
   send(fd: number, packets: Buffer[], start: number, count: number, to: Uint32Array | null, port: number): number;
+  sendRun(fd: number, buf: Buffer, off: number, count: number, stride: number, last: number, to: number, port: number): number;
   receive(fd: number, staging: Buffer, meta: Uint32Array, onBatch: (n: number) => void): object;
   stop(handle: object): void;
 }
@@ -146,6 +147,25 @@ export class BatchWriter {
     }
     this.to[i] = to;
     if (to) this.addressed = true;
+  }
+
+  /**
+   * Sends `count` datagrams that lie back to back in buf from off (`stride` bytes each, the
+   * last `last`) after what was pushed before, as GSO runs: one call, no view per datagram.
+   */
+  sendRun(buf: Buffer, off: number, count: number, stride: number, last: number, to = 0): void {
+    this.flush();
+    let done = 0;
+    if (this.overflow.pending() === 0) {
+      const n = this.addon.sendRun(this.fd, buf, off, count, stride, last, to, this.port);
+      if (n > 0) done = n;
+      else {
+        const code = getSystemErrorName(n);
+        if (code !== 'EAGAIN' && code !== 'ENOBUFS') this.overflow.error(new Error(`sendmmsg: ${code}`));
+      }
+    }
+    for (let i = done; i < count; i++) this.push(buf.subarray(off + i * stride, off + i * stride + (i === count - 1 ? last : stride)), to);
+    this.flush();
   }
 
   flush(): void {

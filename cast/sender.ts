@@ -36,6 +36,7 @@ import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { packetOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';
+import { DATA_HEADER_BYTES } from './codec/opcodes.ts';
 
 export interface SenderOptions {
   /** NIC name or IPv4 address; default: the first eth*, en* or other interface. */
@@ -443,9 +444,11 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   /** Hands a burst of packets to the socket (or to the batch, sent as one on flush). */
   private fill(): void {
-    for (let budget = BURST; budget > 0 && !this.finished; budget--) {
+    for (let budget = BURST; budget > 0 && !this.finished; ) {
       if (this.pendingSends >= MAX_PENDING_SENDS) return; // a send callback resumes us
-      if (!this.sendNext()) return;
+      const n = this.sendNext(budget);
+      if (n === 0) return;
+      budget -= n;
     }
     this.schedulePump();
   }
@@ -468,16 +471,17 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   /**
    * Sends what goes out next: retransmissions first, then due REQACKs, then the first pass
-   * of the newest slice, then a new slice when the window allows. False when there is
-   * nothing to send now, or the rate limit holds the packet back (a timer resumes then);
-   * the bookkeeping changes only once the packet goes.
+   * of the newest slice (up to `budget` blocks of it at once), then a new slice when the
+   * window allows. Returns how many datagrams went: 0 when there is nothing to send now, or
+   * the rate limit holds the packet back (a timer resumes then). The bookkeeping changes
+   * only once the packet goes.
    */
-  private sendNext(): boolean {
+  private sendNext(budget: number): number {
     for (const ts of this.inflight) {
       if (ts.queue.length === 0) continue;
       const block = ts.queue[0]!;
       const pkt = packetOf(ts.s, block);
-      if (!this.mayGo(pkt.length)) return false;
+      if (!this.mayGo(pkt.length)) return 0;
       ts.queue.shift();
       const to = this.unicastTo(ts.askedBy[block]);
       ts.queued[block >> 3]! &= ~(1 << (block & 7));
@@ -485,33 +489,48 @@ export class CastSender extends EventEmitter<SenderEvents> {
       this.stats.blocksRetransmitted++;
       if (to) this.stats.unicastRetransmits++;
       this.sendData(pkt, to);
-      return true;
+      return 1;
     }
     for (const ts of this.inflight) {
       if (!ts.reqackDue || ts.sent !== ts.s.blocks) continue;
       const pkt = this.reqackPacket(ts);
-      if (!this.mayGo(pkt.length)) return false;
+      if (!this.mayGo(pkt.length)) return 0;
       const lead = this.repliesBeforeReqAck();
       this.onReqAckSent(ts);
       if (lead) for (const p of lead) this.sendData(p);
       this.sendData(pkt);
-      return true;
+      return 1;
     }
     const newest = this.inflight[this.inflight.length - 1];
+    if (newest && newest.sent < newest.s.blocks && this.batch && !this.limiter) {
+      // The first pass of a slice: its next blocks lie back to back in the slice's buffer, so
+      // they go as one run (GSO messages) instead of a view and a call per datagram. N = 1, in
+      // interleaved runs: +22 % at 0 % loss, +10 % at 5 %. --max-bitrate takes them one by one.
+      const s = newest.s;
+      const stride = DATA_HEADER_BYTES + s.blockSize;
+      const k = Math.min(budget, s.blocks - newest.sent);
+      const lastBlock = newest.sent + k - 1;
+      const last = DATA_HEADER_BYTES + Math.min(s.blockSize, s.bytes - lastBlock * s.blockSize);
+      this.batch.sendRun(s.packets, newest.sent * stride, k, stride, last);
+      newest.sent += k;
+      this.stats.blocksSent += k;
+      if (newest.sent === s.blocks) newest.reqackDue = true;
+      return k;
+    }
     if (newest && newest.sent < newest.s.blocks) {
       const pkt = packetOf(newest.s, newest.sent);
-      if (!this.mayGo(pkt.length)) return false;
+      if (!this.mayGo(pkt.length)) return 0;
       newest.sent++;
       this.stats.blocksSent++;
       if (newest.sent === newest.s.blocks) newest.reqackDue = true;
       this.sendData(pkt);
-      return true;
+      return 1;
     }
-    if (!this.canOpenSlice()) return false;
+    if (!this.canOpenSlice()) return 0;
     this.openSlice(this.readySlice!);
     this.readySlice = null;
     this.prefetch();
-    return this.sendNext();
+    return this.sendNext(budget);
   }
 
   /** Whether --max-bitrate lets a datagram of this size go now; if not, the pump resumes when it will. */

@@ -69,6 +69,30 @@ test('runs of equal packets (sent as UDP GSO messages) arrive as the same separa
   got.forEach((m, i) => expect(m.equals(sent[i]!), `packet ${i}`).toBe(true));
 });
 
+test('a run of datagrams laid back to back in one buffer arrives as the same separate datagrams, after what was pushed before', async () => {
+  const { tx, rx } = await connectedPair();
+  rx.setRecvBufferSize(4 << 20);
+  const got: Buffer[] = [];
+  rx.on('message', (m) => got.push(m));
+  // 100 datagrams of a 1,472-byte stride, the last 300 bytes (a slice's short final block).
+  const stride = 1472;
+  const buf = Buffer.alloc(100 * stride);
+  for (let i = 0; i < 100; i++) buf.fill(i, i * stride, (i + 1) * stride);
+  const w = BatchWriter.open(tx, 0, noOverflow)!;
+  w.push(Buffer.from('before'));
+  w.sendRun(buf, 0, 100, stride, 300);
+  for (let t = 0; t < 100 && got.length < 101; t++) await new Promise((r) => setTimeout(r, 20));
+  expect(got.length).toBe(101);
+  expect(got[0]!.toString()).toBe('before');
+  got.slice(1).forEach((m, i) => expect(m.equals(buf.subarray(i * stride, i * stride + (i === 99 ? 300 : stride))), `datagram ${i}`).toBe(true));
+});
+
+test('a run that does not fit its buffer is refused, not sent', async () => {
+  const { tx } = await connectedPair();
+  const w = BatchWriter.open(tx, 0, noOverflow)!;
+  expect(() => w.sendRun(Buffer.alloc(1000), 0, 2, 600, 500)).toThrow(/does not fit/);
+});
+
 test('a packet with its own address goes there, on the same port, and ends a GSO run', async () => {
   const { tx, rx } = await connectedPair();
   const other = dgram.createSocket('udp4');
