@@ -21,10 +21,15 @@ export interface OutSlice {
 }
 
 export function packetOf(s: OutSlice, block: number): Buffer {
+  const r = runOf(s, block, 1);
+  return s.packets.subarray(r.off, r.off + r.last);
+}
+
+/** Where `count` packets from `block` on lie in s.packets: every one `stride` bytes, the last `last`. */
+export function runOf(s: OutSlice, block: number, count: number): { off: number; stride: number; last: number } {
   const stride = DATA_HEADER_BYTES + s.blockSize;
-  const start = block * stride;
-  const payload = Math.min(s.blockSize, s.bytes - block * s.blockSize);
-  return s.packets.subarray(start, start + DATA_HEADER_BYTES + payload);
+  const lastBlock = block + count - 1;
+  return { off: block * stride, stride, last: DATA_HEADER_BYTES + Math.min(s.blockSize, s.bytes - lastBlock * s.blockSize) };
 }
 
 /**
