@@ -5,7 +5,7 @@ import type { Counters } from './counters.ts';
 import { BootError } from './errors.ts';
 import type { ServedFiles } from './files.ts';
 import { mmsgLoadError } from '../cast/mmsg.ts';
-import { setTransferIo, tftpTransferDrops, tftpTransferIo } from './tftp-patch.ts';
+import { setTransferIo, tftpReaderStats, tftpTransferDrops, tftpTransferIo } from './tftp-patch.ts';
 
 // TFTP for the first-stage binaries only (undionly.kpxe, ipxe.efi, ...; kernels and
 // initrds go over HTTP). Read-only, from a symlink-safe root, with the block and window
@@ -58,7 +58,7 @@ export class TftpServer {
       server.listen();
     });
     server.on('error', (err: Error) => this.d.log.error('tftp socket error', { error: err.message }));
-    setTransferIo(cfg.server.batchIo);
+    setTransferIo({ batched: cfg.server.batchIo, busyPollUs: cfg.tftp.busyPollUs });
     const unbatched = cfg.server.batchIo && mmsgLoadError();
     if (unbatched) this.d.log.warn('TFTP transfers fall back to plain dgram (more CPU per block)', { reason: unbatched });
     this.server = server;
@@ -74,10 +74,18 @@ export class TftpServer {
     }
   }
 
-  /** Counters of the transfer sockets: drops by reason (wrong TID, runts, duplicate ACKs), transfers by I/O path. */
+  /**
+   * Counters of the transfer sockets: drops by reason (wrong TID, runts, duplicate ACKs),
+   * transfers by I/O path, and of ended transfers on the addon their wake-ups and busy-polls.
+   */
   transferCounters(): Record<string, number> {
     const prefixed = (prefix: string, o: Record<string, number>) => Object.entries(o).map(([k, v]) => [`tftp.${prefix}.${k}`, v]);
-    return Object.fromEntries([...prefixed('dropped', tftpTransferDrops()), ...prefixed('io', tftpTransferIo())]);
+    const r = tftpReaderStats();
+    return Object.fromEntries([
+      ...prefixed('dropped', tftpTransferDrops()),
+      ...prefixed('io', { ...tftpTransferIo(), wakeups: r.wakeups }),
+      ...prefixed('busyPoll', { answered: r.spinsAnswered, missed: r.spinsMissed }),
+    ]);
   }
 
   private async serve(req: GetRequest, res: PutResponse): Promise<void> {

@@ -2,9 +2,10 @@
 // server to use. Read requests only, lockstep (no windowsize), blksize and tsize; no resends,
 // no checks beyond the opcode and block number. Each transfer's socket is connected to its
 // client, which saves the per-send address lookup. Whatever this reaches is the ceiling of
-// Node's event loop and dgram for a lockstep client on this host, whatever the server code.
-// With --batched, each transfer socket's I/O goes through cast's addon (cast/mmsg.ts) instead
-// of dgram's events and sends: the ceiling of a server on that path.
+// Node's event loop and dgram for a lockstep client on this host, for a server that sleeps
+// between blocks. With --batched, each transfer socket's I/O goes through cast's addon
+// (cast/mmsg.ts) instead of dgram's events and sends: the ceiling of a server on that path
+// that does not busy-poll (rackcast serve does: docs/bootserver.md).
 //
 //   node scripts/bench/tftp-floor.ts <root> <address> [--batched]   (listens on <address>:69)
 import { createSocket } from 'node:dgram';

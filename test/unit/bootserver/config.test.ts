@@ -29,7 +29,7 @@ describe('the shipped example config', () => {
   test('loads with its documented defaults', () => {
     expect(cfg.server).toMatchObject({ interface: 'eth1', address: '10.78.0.1', httpPort: 8080, publicUrl: 'http://10.78.0.1:8080', adminTokenFile: '/var/lib/rackcast/admin.token', batchIo: true });
     expect(cfg.dhcp).toMatchObject({ mode: 'full', leaseTimeSec: 3600, unknownNodes: 'ignore', authoritative: true });
-    expect(cfg.tftp).toMatchObject({ root: '/var/lib/rackcast/tftp', blockSizeMax: 1468, windowSizeMax: 16 });
+    expect(cfg.tftp).toMatchObject({ root: '/var/lib/rackcast/tftp', blockSizeMax: 1468, windowSizeMax: 16, busyPollUs: 200 });
     expect(cfg.firstStage).toEqual({ bios: '/usr/lib/ipxe/undionly.kpxe', uefiX64: '/usr/lib/ipxe/ipxe.efi' });
   });
 
@@ -72,6 +72,7 @@ describe('errors name the key, the bad value and what is allowed', () => {
     ['a range outside its subnet', (d: any) => (d.dhcp.subnets[0].range = '10.78.0.100-10.79.0.5'), 'dhcp.subnets[0].range', '10.79.0.5', 'inside 10.78.0.0/24'],
     ['a node address taken by a reservation', (d: any) => (d.nodes[0].ip = '10.78.0.5'), 'nodes[0].ip', '"10.78.0.5"', 'dhcp.reservations[0]'],
     ['a node address outside every subnet (full mode)', (d: any) => (d.nodes[1].ip = '10.99.0.12'), 'nodes[1].ip', '"10.99.0.12"', 'inside one of dhcp.subnets'],
+    ['a busy-poll budget past 10 ms', (d: any) => (d.tftp.busyPollUs = 20_000), 'tftp.busyPollUs', '20000', 'an integer from 0 to 10000'],
     ['batched I/O given as a word', (d: any) => (d.server.batchIo = 'off'), 'server.batchIo', '"off"', 'true or false'],
     ['an unknown image', (d: any) => (d.nodes[0].image = 'centos'), 'nodes[0].image', '"centos"', 'one of the images debian12'],
     ['an unknown group', (d: any) => (d.nodes[0].groups = ['rack9']), 'nodes[0].groups', 'rack9', 'groups defined under groups: (rack1)'],

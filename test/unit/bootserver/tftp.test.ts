@@ -173,7 +173,7 @@ describe('transfer I/O (correction 5 of tftp-patch.ts)', () => {
       expect(plain.ok && sha(plain.data)).toBe(sha(file));
     } finally {
       plainServer.close();
-      setTransferIo(true);
+      setTransferIo({ batched: true, busyPollUs: 200 });
     }
     expect(batched.ok && sha(batched.data)).toBe(sha(file));
     expect(delta('tftp.io.dgram')).toBe(1);
