@@ -320,7 +320,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     if (n < 0 && spin && would_block(errno)) n = spin_read(r);
     if (n < 0) {
       // ICMP errors are not queued on an unconnected socket; anything else is news.
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) deliver(r, -errno);
+      if (!would_block(errno) && errno != EINTR) deliver(r, -errno);
       return;
     }
     for (int i = 0; i < n; i++) {

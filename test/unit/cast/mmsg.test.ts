@@ -155,12 +155,12 @@ test('a reader delivers every datagram with its source, flags oversized ones, an
 });
 
 /** A UDP echo peer in a child process (its own event loop): answers each datagram after delayMs. */
-async function echoPeer(delayMs: number): Promise<{ port: number; child: ChildProcess }> {
+async function echoPeer(delayMs: number): Promise<number> {
   const script = `const s=require('node:dgram').createSocket('udp4');s.on('message',(m,r)=>{const back=()=>s.send(m,r.port,r.address);${delayMs ? `setTimeout(back,${delayMs})` : 'back()'}});s.bind(0,'127.0.0.1',()=>console.log(s.address().port));`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { port: Number(line.toString().trim()), child };
+  return Number(line.toString().trim());
 }
 
 const children: ChildProcess[] = [];
@@ -177,9 +177,13 @@ async function pingPong(peerPort: number, busyPollUs: number, rounds: number): P
     writer.push(packet(i), to);
     writer.flush();
   };
-  let done!: () => void;
-  const finished = new Promise<void>((ok) => (done = ok));
   let seen = 0;
+  let done!: () => void;
+  let timer!: NodeJS.Timeout;
+  const finished = new Promise<void>((ok, fail) => {
+    done = ok;
+    timer = setTimeout(() => fail(new Error(`${seen} of ${rounds} round trips within 20 s`)), 20_000);
+  });
   const reader = BatchReader.start(sock, {
     datagram: (buf) => {
       expect(buf.equals(packet(seen))).toBe(true);
@@ -191,7 +195,6 @@ async function pingPong(peerPort: number, busyPollUs: number, rounds: number): P
   })!;
   reader.busyPoll(busyPollUs);
   ping(0);
-  const timer = setTimeout(() => expect.fail(`${seen} of ${rounds} round trips within 20 s`), 20_000);
   await finished.finally(() => clearTimeout(timer));
   reader.stop();
   return reader.stats();
@@ -200,16 +203,16 @@ async function pingPong(peerPort: number, busyPollUs: number, rounds: number): P
 describe('busy-polling', () => {
   test('a reader that busy-polls is awake when a lockstep peer answers: one wake-up per 16 rounds instead of one per round', async () => {
     const peer = await echoPeer(0);
-    const spun = await pingPong(peer.port, 2000, 320);
+    const spun = await pingPong(peer, 2000, 320);
     // 20 if every answer came within the budget; a spin that gives way to the test worker's own sockets costs one more.
     expect(spun.wakeups, JSON.stringify(spun)).toBeLessThan(80);
-    const slept = await pingPong(peer.port, 0, 100);
+    const slept = await pingPong(peer, 0, 100);
     expect(slept).toEqual({ wakeups: 100, spinsAnswered: 0, spinsMissed: 0 });
   });
 
   test('a peer slower than the budget: after an unanswered spin the next 16 batches do not spin', async () => {
     const peer = await echoPeer(3);
-    const st = await pingPong(peer.port, 100, 60);
+    const st = await pingPong(peer, 100, 60);
     // Deliveries 1, 17, 33, 49 spin and go unanswered. (On a loaded host a yield inside a
     // spin can outlast the peer's 3 ms: an answered spin, and the next batch spins too.)
     expect(st.spinsMissed, JSON.stringify(st)).toBeGreaterThanOrEqual(1);
