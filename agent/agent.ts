@@ -5,13 +5,14 @@ import type { AgentPaths } from './context.ts';
 import type { Exec } from './exec.ts';
 import { collectInventory } from './inventory.ts';
 import type { Nic } from './network.ts';
-import type { NextAction } from './plan.ts';
+import type { NextAction } from '../contract/index.ts';
 import type { ReportClient } from './report-client.ts';
 import { runInstall, type StepTiming } from './runner.ts';
 
 // The agent's life on a node: network, inventory, then install attempts until one
-// succeeds or the server says stop. After a failure (or the finish step) the node
-// asks the server what to do instead of rebooting on its own.
+// succeeds or the server says stop. An install that ran every step ends with the
+// completion report; after it, or after a failure, the node asks the server what to do
+// instead of rebooting on its own.
 
 export interface AgentLimits {
   /** Install attempts the server may order with `retry`. */
@@ -86,11 +87,12 @@ export async function runAgent(deps: AgentDeps): Promise<Outcome> {
     }
     // The contract's order: plan (the node is now installing), then the inventory.
     if (attempt === 1) await client.sendInventory(collectInventory(deps.version));
-    const t0 = performance.now();
     let failed = false;
     try {
-      const timings = await runInstall(raw, { log, exec: deps.exec, paths: deps.paths, reporter: client, signal: deps.signal, arch: process.arch, efi: deps.efi, nic });
-      log.info('install finished', { attempt, totalMs: Math.round(performance.now() - t0), steps: summary(timings) });
+      const { timings, complete } = await runInstall(raw, { log, exec: deps.exec, paths: deps.paths, reporter: client, signal: deps.signal, arch: process.arch, efi: deps.efi, nic });
+      log.info('install finished', { attempt, totalMs: complete.durationMs, steps: summary(timings) });
+      // Only this report makes the node installed; its step reports go first.
+      await client.reportComplete(complete);
     } catch (err) {
       failed = true;
       log.error('install failed; waiting for the server (retry or power off)', { attempt, error: (err as Error).message });

@@ -2,7 +2,7 @@ import type { Logger } from '../common/log.ts';
 import type { Exec } from './exec.ts';
 import type { PlacedPartition } from './layout.ts';
 import type { MountStack } from './mounts.ts';
-import type { InstallPlan, StagingMode, StepName } from './plan.ts';
+import type { InstallPlan, StagingMode, StepName } from '../contract/index.ts';
 
 // What a step gets: everything injected, no globals, so a step runs the same in the
 // initrd and in a test against /dev/loopN with its own directories.

@@ -1,9 +1,9 @@
 import { RackcastError, type ErrorInit } from '../common/errors.ts';
 import type { ExecResult } from './exec.ts';
-import type { StepError } from './plan.ts';
+import type { StepError } from '../contract/index.ts';
 
-// Codes: AGENT_PLAN_INVALID and AGENT_DISK_* come from validation, before any disk is
-// touched; AGENT_<STEP>_FAILED carry the command, its exit code and its output tail;
+// Codes: AGENT_DISK_* come from validation, before any disk is touched (a plan that
+// breaks the contract is the contract's PlanError); AGENT_<STEP>_FAILED carry the command, its exit code and its output tail;
 // AGENT_SERVER_* are answers the agent could not use. Documented in docs/agent.md.
 
 export class AgentError extends RackcastError {
@@ -16,16 +16,8 @@ export class AgentError extends RackcastError {
   }
 }
 
-/** A field of the install plan that the agent cannot use. */
-export class PlanError extends AgentError {
-  constructor(field: string, value: unknown, expected: string) {
-    super('AGENT_PLAN_INVALID', `install plan: ${field} is ${JSON.stringify(value)}; expected ${expected}`, {
-      details: { field, value, expected },
-      remedy: `fix ${field} in the node's install plan on the boot server`,
-    });
-    this.name = 'PlanError';
-  }
-}
+/** tar could not unpack the image stream. */
+export const EXTRACT_REMEDY = 'the image stream is not a valid tar.zst, or the target filesystem is full';
 
 /** A tool exited non-zero (or was killed); the facts an operator needs to see why. */
 export class CommandFailedError extends AgentError {

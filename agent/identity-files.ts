@@ -1,4 +1,4 @@
-import type { FsType, InstallPlan } from './plan.ts';
+import type { FsType, InstallPlan } from '../contract/index.ts';
 
 // The text of the files that give an installed image its identity. Pure, so the exact
 // output is pinned by unit tests; steps/identity.ts writes them.

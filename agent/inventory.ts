@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { listDisks } from './disk.ts';
-import type { Inventory } from './plan.ts';
+import type { Inventory } from '../contract/index.ts';
 
 // What the node has, from /proc and /sys: sent to the server before the install.
 

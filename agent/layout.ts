@@ -1,12 +1,11 @@
-import { AgentError, PlanError } from './errors.ts';
-import type { Partition, PartitionRole } from './plan.ts';
+import { parseSizeMiB, type Partition, type PartitionRole } from '../contract/index.ts';
+import { AgentError } from './errors.ts';
 
-// Turns the plan's partition list into absolute positions in MiB and the sfdisk script
-// that writes them. Pure: the disk size comes in as a number, so "does it fit" is
-// decided (and tested) before anything touches a disk.
+// Turns the plan's partition list (its grammar is the contract's) into absolute positions
+// in MiB and the sfdisk script that writes them. Pure: the disk size comes in as a number,
+// so "does it fit" is decided (and tested) before anything touches a disk.
 
 const MIB = 1024 * 1024;
-const SIZE_UNITS: Record<string, number> = { KiB: 1 / 1024, MiB: 1, GiB: 1024, TiB: 1024 * 1024 };
 
 /** Partitions start at 1 MiB (alignment, room for the primary GPT). */
 export const FIRST_START_MIB = 1;
@@ -34,15 +33,6 @@ export interface PlacedPartition extends Partition {
   startMiB: number;
   sizeMiB: number;
   typeGuid: string;
-}
-
-/** "512MiB" → 512, "rest" → null. Sizes below 1 MiB or not whole MiB are refused. */
-export function parseSizeMiB(field: string, text: string): number | null {
-  if (text === 'rest') return null;
-  const m = /^(\d+(?:\.\d+)?)(KiB|MiB|GiB|TiB)$/.exec(text);
-  const mib = m ? Number(m[1]) * SIZE_UNITS[m[2]!]! : NaN;
-  if (!Number.isInteger(mib) || mib < 1) throw new PlanError(field, text, 'a whole number of MiB like "1MiB", "512MiB", "20GiB", or "rest"');
-  return mib;
 }
 
 export function typeGuid(role: PartitionRole, arch: string): string {

@@ -1,12 +1,13 @@
 import type { Logger } from '../common/log.ts';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff.ts';
 import { AgentError } from './errors.ts';
-import { API_PATHS, NEXT_ACTIONS, type Inventory, type LogLine, type NextAction, type StepReport } from './plan.ts';
+import { API_PATHS, NEXT_ACTIONS, type InstallComplete, type Inventory, type LogLine, type NextAction, type StepReport } from '../contract/index.ts';
 
 // The only file that talks to the boot server. A server outage must not kill an
 // install: step reports wait in an ordered outbox and log lines in a bounded buffer,
-// both retried with jittered backoff while the install goes on. Only the plan and the
-// `next` answer are awaited, because the agent cannot go on without them.
+// both retried with jittered backoff while the install goes on. The plan, the completion
+// report (it goes out after every step report) and the `next` answer are awaited, because
+// the agent cannot go on without them.
 
 export interface ReportClientOptions {
   /** Base URL, e.g. http://10.78.0.1:8080 */
@@ -26,6 +27,15 @@ export interface ReportClientOptions {
   /** A step report is dropped after this many failed tries (hours at the backoff cap). */
   maxReportAttempts?: number;
   random?: () => number;
+}
+
+/** One queued POST; the completion report is awaited, so it carries its callbacks. */
+interface Report {
+  path: string;
+  body: unknown;
+  what: string;
+  delivered?: () => void;
+  dropped?: (err: Error) => void;
 }
 
 const DEFAULTS = {
@@ -53,7 +63,7 @@ export class ServerError extends AgentError {
 
 export class ReportClient {
   private readonly o: Required<Omit<ReportClientOptions, 'fetch' | 'random'>> & { fetch: typeof fetch; random: () => number };
-  private readonly outbox: StepReport[] = [];
+  private readonly outbox: Report[] = [];
   private pumping: Promise<void> | null = null;
   private logs: LogLine[] = [];
   private droppedLogLines = 0;
@@ -130,7 +140,16 @@ export class ReportClient {
 
   /** Queues a step report; reports are delivered in order, in the background. */
   reportStep(report: StepReport): void {
-    this.outbox.push(report);
+    this.enqueue({ path: API_PATHS.step, body: report, what: `step report ${report.step} ${report.status}` });
+  }
+
+  /** Sends the completion report after the step reports still queued; resolves once the server took it. */
+  reportComplete(report: InstallComplete): Promise<void> {
+    return new Promise((delivered, dropped) => this.enqueue({ path: API_PATHS.complete, body: report, what: 'completion report', delivered, dropped }));
+  }
+
+  private enqueue(r: Report): void {
+    this.outbox.push(r);
     this.pumping ??= this.pump().finally(() => (this.pumping = null));
   }
 
@@ -139,20 +158,24 @@ export class ReportClient {
     while (this.outbox.length > 0 && !this.stop.signal.aborted) {
       const head = this.outbox[0]!;
       try {
-        await this.request('POST', API_PATHS.step, head);
+        await this.request('POST', head.path, head.body);
         this.outbox.shift();
+        head.delivered?.();
         attempt = 0;
       } catch (err) {
         if (++attempt >= this.o.maxReportAttempts) {
-          this.o.log.error('step report dropped after repeated failures', { step: head.step, status: head.status, error: (err as Error).message });
+          this.o.log.error(`${head.what} dropped after repeated failures`, { error: (err as Error).message });
           this.outbox.shift();
+          head.dropped?.(err as Error);
           attempt = 0;
           continue;
         }
-        if (attempt === 1) this.o.log.warn('step report not delivered, will retry', { step: head.step, error: (err as Error).message });
+        if (attempt === 1) this.o.log.warn(`${head.what} not delivered, will retry`, { error: (err as Error).message });
         await sleep(backoffDelay(attempt - 1, this.o.backoff, this.o.random), this.stop.signal);
       }
     }
+    // Closed with reports queued: whoever awaits one learns it now.
+    for (const r of this.outbox.splice(0)) r.dropped?.(new ServerError(r.path, undefined, 'the agent stopped before it was delivered'));
   }
 
   /** Buffers one log line for the next batch. */

@@ -5,10 +5,9 @@ import { AgentError, toStepError } from './errors.ts';
 import type { Exec } from './exec.ts';
 import { placePartitions } from './layout.ts';
 import { MountStack } from './mounts.ts';
-import { STEP_NAMES, type InstallPlan, type StepName, type StepReport } from './plan.ts';
+import { STEP_NAMES, validatePlan, type InstallComplete, type InstallPlan, type StepName, type StepReport } from '../contract/index.ts';
 import { releaseInstall } from './release.ts';
 import { STEPS } from './steps/index.ts';
-import { validatePlan } from './validate-plan.ts';
 
 // Runs a plan: validates it, finds the facts (disk, size, layout), lets every step
 // validate its part, checks the disk is not in use, and only then runs the steps in
@@ -61,16 +60,8 @@ export function gatherFacts(plan: InstallPlan, deps: Pick<RunnerDeps, 'arch' | '
 /** Every step of the plan with its validated arguments; throws before anything is touched. */
 export function prepareSteps(plan: InstallPlan, facts: InstallFacts): { step: Step; args: unknown }[] {
   const names = plan.steps ?? [...STEP_NAMES];
-  return names.map((name) => {
-    const step = STEPS[name];
-    if (!step) {
-      throw new AgentError('AGENT_PLAN_INVALID', `unknown step ${JSON.stringify(name)}`, {
-        details: { step: name, known: Object.keys(STEPS) },
-        remedy: `use steps from: ${Object.keys(STEPS).join(', ')}`,
-      });
-    }
-    return { step, args: step.prepare(plan, facts) };
-  });
+  // validatePlan admits only names of STEP_NAMES, and STEPS has one step for each.
+  return names.map((name) => ({ step: STEPS[name], args: STEPS[name].prepare(plan, facts) }));
 }
 
 function checkDiskFree(device: string): void {
@@ -131,8 +122,15 @@ function preflight(raw: unknown, deps: RunnerDeps): { plan: InstallPlan; facts: 
   }
 }
 
-/** Runs the whole plan; resolves with the step timings or throws the failing step's error. */
-export async function runInstall(raw: unknown, deps: RunnerDeps): Promise<StepTiming[]> {
+/** What a whole install did: the timings of its steps and its completion report for the server. */
+export interface InstallResult {
+  timings: StepTiming[];
+  complete: InstallComplete;
+}
+
+/** Runs the whole plan; resolves once its last step succeeded, or throws the failing step's error. */
+export async function runInstall(raw: unknown, deps: RunnerDeps): Promise<InstallResult> {
+  const started = performance.now();
   const { plan, facts, steps } = preflight(raw, deps);
   const state = createInstallState(deps);
   const timings: StepTiming[] = [];
@@ -168,5 +166,6 @@ export async function runInstall(raw: unknown, deps: RunnerDeps): Promise<StepTi
   } finally {
     await releaseInstall({ state, log: deps.log });
   }
-  return timings;
+  const image = state.image;
+  return { timings, complete: { durationMs: Math.round(performance.now() - started), ...(image ? { image: { bytes: image.bytes, sha256: image.sha256 } } : {}) } };
 }

@@ -1,5 +1,5 @@
 import { statfsSync } from 'node:fs';
-import type { InstallPlan, StagingMode } from './plan.ts';
+import type { InstallPlan, StagingMode } from '../contract/index.ts';
 
 // Where the stream goes: into tmpfs (default; the disk is written only once the whole
 // image arrived and checked out) or straight into tar when tmpfs cannot hold it.

@@ -1,13 +1,11 @@
-// Wire types of the boot server's HTTP JSON API (/api/v1): the admin half here, the agent
-// half from agent/plan.ts. docs/agent-api.md is the prose version of the agent contract.
+// Wire types of the boot server's admin API (/api/v1); the agent calls are the contract's
+// (contract/agent-api.ts).
 
 export const NODE_PHASES = ['discovered', 'install', 'installing', 'installed', 'failed', 'localboot'] as const;
 export type NodePhase = (typeof NODE_PHASES)[number];
 
-// ---- agent <-> server (Authorization: Bearer <node token>) ----
-// One definition, in the agent (it validates what it receives against it).
-export type { InstallPlan, Inventory, LogLine, NextAction, Partition, StepReport } from '../agent/plan.ts';
-import type { Inventory } from '../agent/plan.ts';
+import type { Inventory } from '../contract/index.ts';
+import type { NodeEventData, NodeEventKind } from './state/events.ts';
 
 // ---- admin API (mutations: Authorization: Bearer <admin token>) ----
 
@@ -27,9 +25,10 @@ export interface NodeSummary {
 
 export interface NodeEvent {
   time: string;
-  kind: string;
+  kind: NodeEventKind;
+  /** For a person; programs read `data`. */
   message: string;
-  data?: Record<string, unknown>;
+  data: NodeEventData;
 }
 
 export interface NodeDetail extends NodeSummary {

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { BOOTLOADERS, PlanError, STAGING_MODES, validateLayout, validatePlan, type Bootloader, type Partition, type StagingMode } from '../contract/index.ts';
 import { BootError, ConfigError } from './errors.ts';
+import { buildPlan } from './install/plan.ts';
 import { ipToInt, isIpv4, parseCidr, type Subnet } from './ipv4.ts';
 import { normalizeMac } from './mac.ts';
 
@@ -21,22 +23,11 @@ export type UnknownNodePolicy = (typeof UNKNOWN_NODE_POLICIES)[number];
 /** auto: `sanboot` the first disk on BIOS, `exit` to the firmware boot order on UEFI. */
 export const LOCAL_BOOT_METHODS = ['auto', 'sanboot', 'exit'] as const;
 export type LocalBootMethod = (typeof LOCAL_BOOT_METHODS)[number];
-export const BOOTLOADERS = ['grub', 'extlinux', 'none'] as const;
-export const PARTITION_ROLES = ['bios-boot', 'esp', 'root', 'swap', 'data'] as const;
-export const FILESYSTEMS = ['ext4', 'xfs', 'vfat', 'swap'] as const;
-
-export interface PartitionConfig {
-  name: string;
-  role: (typeof PARTITION_ROLES)[number];
-  size: string;
-  fs?: (typeof FILESYSTEMS)[number];
-  mount?: string;
-}
-
 export interface DiskConfig {
   device?: string;
   wipe: boolean;
-  layout: PartitionConfig[];
+  /** Checked with the agent's own grammar (contract/layout.ts) when the config is read. */
+  layout: Partition[];
 }
 
 /** When an image session starts; an unset minReceivers means "every node marked for it". */
@@ -59,10 +50,10 @@ export interface NodeProfile {
   /** Overrides of the image's session settings: nodes that differ get a session of their own. */
   session: Partial<SessionSettings>;
   disk: DiskConfig;
-  bootloader: (typeof BOOTLOADERS)[number];
+  bootloader: Bootloader;
   localBoot: LocalBootMethod;
   network: 'dhcp' | 'static';
-  staging: 'tmpfs' | 'direct';
+  staging: StagingMode;
   hooks: string[];
 }
 
@@ -118,7 +109,7 @@ export interface BootConfig {
   nodes: NodeConfig[];
 }
 
-const DEFAULT_LAYOUT: PartitionConfig[] = [
+const DEFAULT_LAYOUT: Partition[] = [
   { name: 'bios', role: 'bios-boot', size: '1MiB' },
   { name: 'esp', role: 'esp', size: '512MiB', fs: 'vfat', mount: '/boot/efi' },
   { name: 'root', role: 'root', size: 'rest', fs: 'ext4', mount: '/' },
@@ -236,21 +227,19 @@ const PROFILE_KEYS = ['image', 'session', 'disk', 'bootloader', 'localBoot', 'ne
 function readDisk(s: Section, base: DiskConfig): DiskConfig {
   if (!s.has('disk')) return base;
   const d = s.section('disk', ['device', 'wipe', 'layout']);
-  const layout = d.has('layout')
-    ? d.list('layout').map((p, i) => {
-        const ps = new Section(d.file, `${d.key('layout')}[${i}]`, p, ['name', 'role', 'size', 'fs', 'mount']);
-        const part: PartitionConfig = {
-          name: ps.string('name'),
-          role: ps.oneOf('role', PARTITION_ROLES, 'data'),
-          size: ps.string('size', undefined, (x) => x === 'rest' || /^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|TiB|K|M|G|T)$/.test(x), 'a size like 1MiB, 512MiB, 20GiB or "rest"'),
-        };
-        const fs = ps.optString('fs', (x) => (FILESYSTEMS as readonly string[]).includes(x), `one of ${FILESYSTEMS.join(', ')}`);
-        const mount = ps.optString('mount', (x) => x.startsWith('/'), 'an absolute mount point');
-        return { ...part, ...(fs ? { fs: fs as PartitionConfig['fs'] } : {}), ...(mount ? { mount } : {}) };
-      })
-    : base.layout;
+  const layout = d.has('layout') ? contractChecked(d.file, () => validateLayout(d.obj.layout, d.key('layout'))) : base.layout;
   const device = d.optString('device', (x) => x.startsWith('/dev/'), 'a device path under /dev/') ?? base.device;
   return { ...(device ? { device } : {}), wipe: d.bool('wipe', base.wipe), layout };
+}
+
+/** Runs a contract check; its PlanError names the field, which here is the config key. */
+function contractChecked<T>(file: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof PlanError) throw new ConfigError(file, err.field, err.value, err.expected);
+    throw err;
+  }
 }
 
 function readProfile(s: Section, base: NodeProfile, images: Record<string, unknown>): NodeProfile {
@@ -262,7 +251,7 @@ function readProfile(s: Section, base: NodeProfile, images: Record<string, unkno
     bootloader: s.oneOf('bootloader', BOOTLOADERS, base.bootloader),
     localBoot: s.oneOf('localBoot', LOCAL_BOOT_METHODS, base.localBoot),
     network: s.oneOf('network', ['dhcp', 'static'] as const, base.network),
-    staging: s.oneOf('staging', ['tmpfs', 'direct'] as const, base.staging),
+    staging: s.oneOf('staging', STAGING_MODES, base.staging),
     hooks: s.has('hooks') ? s.strings('hooks') : base.hooks,
   };
 }
@@ -449,6 +438,18 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
     claimIp(owners, ip, owner, top);
     if (mode === 'full' && !subnets.some((s) => ((ipToInt(ip) & s.subnet.mask) >>> 0) === s.subnet.network)) {
       throw new ConfigError(file, `${owner}.ip`, ip, 'an address inside one of dhcp.subnets');
+    }
+  }
+
+  // Every node's plan as the agent will receive it, through the agent's own validator: a
+  // plan it would refuse is a config error now, not a failed install later.
+  for (const [i, n] of nodes.entries()) {
+    if (n.image === undefined) continue; // such a node never gets a plan
+    try {
+      validatePlan(buildPlan(n, { cast, dhcp: { subnets }, images }, cast.portbase));
+    } catch (err) {
+      if (err instanceof PlanError) throw new ConfigError(file, `nodes[${i}]`, n.hostname, `a node whose install plan the agent accepts (${err.message})`);
+      throw err;
     }
   }
 

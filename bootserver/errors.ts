@@ -39,3 +39,63 @@ export class ApiError extends BootError {
     this.status = status;
   }
 }
+
+// ---- domain errors: the store, the lifecycle and the sessions throw these; only the
+// HTTP layer (http/api.ts) decides which status code each one is.
+
+export class NoSuchNodeError extends BootError {
+  constructor(nodes: readonly string[]) {
+    const shown = nodes.slice(0, 10).join(', ') + (nodes.length > 10 ? ` and ${nodes.length - 10} more` : '');
+    super('BOOT_NO_NODE', `no such node: ${shown}`, { details: { missing: nodes }, remedy: 'list the nodes with `rackcast nodes`' });
+    this.name = 'NoSuchNodeError';
+  }
+}
+
+/** A phase change the node's lifecycle does not allow (docs/bootserver.md, node phases). */
+export class PhaseError extends BootError {
+  constructor(node: string, from: string, to: string, remedy: string) {
+    super('BOOT_PHASE', `node ${node} is ${from}; it cannot become ${to}`, { details: { node, from, to }, remedy });
+    this.name = 'PhaseError';
+  }
+}
+
+/** A plan asked for a node that the config does not install (an inventory-mode machine). */
+export class NotInstallableError extends BootError {
+  constructor(mac: string, phase: string) {
+    super('BOOT_NOT_INSTALLABLE', `node ${mac} is not in the config (phase ${phase})`, { details: { mac, phase }, remedy: 'add it under nodes: in rackcast.yaml and restart the server' });
+    this.name = 'NotInstallableError';
+  }
+}
+
+export class NoImageError extends BootError {
+  constructor(hostname: string, mac: string, image: string | null) {
+    super('BOOT_NO_IMAGE', `node ${hostname} has no image to install`, {
+      details: { mac, image },
+      remedy: 'set image: for the node, one of its groups or defaults in rackcast.yaml',
+    });
+    this.name = 'NoImageError';
+  }
+}
+
+/** The image directory of a session is not there. */
+export class ImageMissingError extends BootError {
+  constructor(message: string, details: Record<string, unknown>, remedy: string) {
+    super('BOOT_IMAGE_MISSING', message, { details, remedy });
+    this.name = 'ImageMissingError';
+  }
+}
+
+/** tar or zstd failed while a session streamed the image. */
+export class ImageStreamError extends BootError {
+  constructor(message: string, details: Record<string, unknown>, remedy: string) {
+    super('BOOT_IMAGE_STREAM', message, { details, remedy });
+    this.name = 'ImageStreamError';
+  }
+}
+
+export class SessionsFullError extends BootError {
+  constructor(max: number) {
+    super('BOOT_SESSIONS_FULL', `${max} image sessions are already waiting or streaming`, { details: { max }, remedy: 'let running sessions end; the agent retries' });
+    this.name = 'SessionsFullError';
+  }
+}

@@ -1,5 +1,5 @@
 import type { BootConfig } from './config.ts';
-import type { DhcpPacket } from './dhcp-packet.ts';
+import type { DhcpPacket } from './dhcp/packet.ts';
 import { requestName } from './files.ts';
 
 // Which network-boot client sent a DHCP packet, and which first stage it gets. iPXE asks

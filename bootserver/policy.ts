@@ -1,10 +1,11 @@
 import type { BootConfig, LocalBootMethod, NodeConfig, Reservation } from './config.ts';
 import type { BootClient } from './firmware.ts';
-import type { NodeStore } from './state.ts';
+import type { Lifecycle } from './install/lifecycle.ts';
+import type { NodeStore } from './state/node-store.ts';
 
-// "What should this MAC boot?" The protocol files (dhcp.ts, dhcp-proxy.ts, http.ts) ask a
-// BootPolicy and never decide themselves. StatePolicy answers from the config and the node
-// state in SQLite; tests plug in their own object.
+// "What should this MAC boot?" The protocol files (dhcp/, http/) ask a BootPolicy and never
+// decide themselves. StatePolicy answers from the config and the node state; tests plug in
+// their own object.
 
 export interface Admission {
   hostname?: string;
@@ -25,13 +26,15 @@ export interface BootPolicy {
 }
 
 export class StatePolicy implements BootPolicy {
+  private readonly lifecycle: Lifecycle;
   private readonly nodes: NodeStore;
   private readonly unknownNodes: BootConfig['dhcp']['unknownNodes'];
   private readonly configured: Map<string, NodeConfig>;
   private readonly reserved: Map<string, Reservation>;
 
-  constructor(nodes: NodeStore, cfg: Pick<BootConfig, 'dhcp' | 'nodes'>) {
-    this.nodes = nodes;
+  constructor(lifecycle: Lifecycle, cfg: Pick<BootConfig, 'dhcp' | 'nodes'>) {
+    this.lifecycle = lifecycle;
+    this.nodes = lifecycle.store;
     this.unknownNodes = cfg.dhcp.unknownNodes;
     this.configured = new Map(cfg.nodes.map((n) => [n.mac, n]));
     this.reserved = new Map(cfg.dhcp.reservations.map((r) => [r.mac, r]));
@@ -47,7 +50,7 @@ export class StatePolicy implements BootPolicy {
     if (this.unknownNodes === 'ignore') return null;
     // discover: a netbooting stranger is registered and will boot the inventory installer;
     // an OS DHCP client (a node's installed system, a BMC) just gets a lease.
-    if (client.kind !== 'plain') this.nodes.discover(client.mac, client.arch);
+    if (client.kind !== 'plain') this.lifecycle.discover(client.mac, client.arch);
     return {};
   }
 
@@ -55,7 +58,7 @@ export class StatePolicy implements BootPolicy {
     let node = this.nodes.get(client.mac);
     if (!node) {
       if (this.unknownNodes === 'ignore') return { action: 'none', reason: 'unknown machine (unknownNodes: ignore)' };
-      node = this.nodes.discover(client.mac, client.arch);
+      node = this.lifecycle.discover(client.mac, client.arch);
     }
     const method = this.configured.get(client.mac)?.localBoot ?? 'auto';
     switch (node.phase) {

@@ -2,18 +2,20 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from '../common/log.ts';
-import { Api } from './api.ts';
+import { Api } from './http/api.ts';
 import type { BootConfig } from './config.ts';
 import { Counters } from './counters.ts';
 import { ServedFiles } from './files.ts';
-import { DhcpListener, type BoundSocket } from './dhcp-listener.ts';
-import { ProxyDhcp } from './dhcp-proxy.ts';
-import { FullDhcp, type NodeEvents } from './dhcp.ts';
-import { HttpServer } from './http.ts';
-import { LeaseStore } from './leases.ts';
+import { DhcpListener, type BoundSocket } from './dhcp/listener.ts';
+import { ProxyDhcp } from './dhcp/proxy.ts';
+import { FullDhcp, type NodeEvents } from './dhcp/full.ts';
+import { HttpServer } from './http/server.ts';
+import { LeaseStore } from './dhcp/leases.ts';
 import { StatePolicy } from './policy.ts';
-import { SessionManager } from './sessions.ts';
-import { NodeStore, newToken, openStateDb } from './state.ts';
+import { Lifecycle } from './install/lifecycle.ts';
+import { SessionManager } from './install/sessions.ts';
+import { openStateDb } from './state/db.ts';
+import { NodeStore, newToken } from './state/node-store.ts';
 import { TftpServer } from './tftp.ts';
 
 // The boot server: state, policy and the three protocols wired together. Built from a
@@ -33,6 +35,7 @@ export interface BootServerOptions {
 export class BootServer {
   readonly counters = new Counters();
   readonly nodes: NodeStore;
+  readonly lifecycle: Lifecycle;
   readonly leases: LeaseStore | null;
   readonly adminToken: string;
   readonly sessions: SessionManager;
@@ -48,9 +51,10 @@ export class BootServer {
     this.log = log;
     this.db = openStateDb(cfg.paths.stateDir);
     this.nodes = new NodeStore(this.db);
-    this.nodes.syncConfig(cfg.nodes);
+    this.lifecycle = new Lifecycle(this.nodes);
+    this.lifecycle.configure(cfg.nodes);
     this.adminToken = adminToken(cfg.server.adminTokenFile);
-    const policy = new StatePolicy(this.nodes, cfg);
+    const policy = new StatePolicy(this.lifecycle, cfg);
     this.leases =
       cfg.dhcp.mode === 'full'
         ? new LeaseStore(this.db, {
@@ -59,11 +63,11 @@ export class BootServer {
             serverAddress: cfg.server.address,
           })
         : null;
-    const events: NodeEvents = (mac, message, data) => {
+    const events: NodeEvents = (mac, event) => {
       if (!this.nodes.get(mac)) return;
       // The installed OS renewing its lease is not a boot step: it updates last-seen only.
-      if (data.kind !== 'plain') this.nodes.event(mac, 'dhcp', message, data);
-      this.nodes.seen(mac, { arch: (data.arch as number | null | undefined) ?? null, ip: (data.ip as string | undefined) ?? null });
+      if (event.client !== 'plain') this.nodes.event(mac, event);
+      this.nodes.seen(mac, { arch: event.arch ?? null, ip: event.ip ?? null });
     };
     const fs = cfg.firstStage;
     mkdirSync(cfg.tftp.root, { recursive: true });
@@ -88,14 +92,14 @@ export class BootServer {
           ...(opts.tftpPort !== undefined ? { port: opts.tftpPort } : {}),
           onTransfer: (address, file, ok) => {
             const mac = this.leases?.list().find((l) => l.ip === address)?.mac;
-            if (mac && this.nodes.get(mac)) this.nodes.event(mac, 'tftp', `${ok ? 'sent' : 'failed'} ${file}`);
+            if (mac && this.nodes.get(mac)) this.nodes.event(mac, { kind: 'tftp', file, ok });
           },
         })
       : null;
-    this.sessions = new SessionManager({ cfg, nodes: this.nodes, log: log.child('session') });
+    this.sessions = new SessionManager({ cfg, lifecycle: this.lifecycle, log: log.child('session') });
     const api = new Api({
       cfg,
-      nodes: this.nodes,
+      lifecycle: this.lifecycle,
       leases: this.leases,
       sessions: this.sessions,
       counters: this.counters,
@@ -113,7 +117,7 @@ export class BootServer {
       log: log.child('http'),
       onScript: (mac, decision, address) => {
         if (!this.nodes.get(mac)) return;
-        this.nodes.event(mac, 'http', `script: ${decision}`, { address });
+        this.nodes.event(mac, { kind: 'http', decision, address });
         this.nodes.seen(mac, {});
       },
     });

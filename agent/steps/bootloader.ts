@@ -3,8 +3,8 @@ import { basename, join } from 'node:path';
 import type { InstallFacts, Step, StepContext } from '../context.ts';
 import { bindApiFilesystems, execInTarget } from '../chroot.ts';
 import { filesystemUuid } from '../disk.ts';
-import { AgentError, checkResult, PlanError } from '../errors.ts';
-import type { InstallPlan } from '../plan.ts';
+import { AgentError, checkResult } from '../errors.ts';
+import { PlanError, type InstallPlan } from '../../contract/index.ts';
 
 // GRUB runs from the image's own chroot (its version matches its grub.cfg scripts), for
 // BIOS when the layout has a bios-boot partition and for UEFI when it has an ESP: the

@@ -1,5 +1,5 @@
 import type { Step } from '../context.ts';
-import type { StepName } from '../plan.ts';
+import type { StepName } from '../../contract/index.ts';
 import { bootloader } from './bootloader.ts';
 import { extract } from './extract.ts';
 import { finish } from './finish.ts';

@@ -1,6 +1,6 @@
 import { noArgs, type TargetPartition, type Step } from '../context.ts';
 import { checkResult } from '../errors.ts';
-import type { Bootloader } from '../plan.ts';
+import type { Bootloader } from '../../contract/index.ts';
 
 // One filesystem per partition that has one. Tools are the full e2fsprogs, xfsprogs,
 // dosfstools and util-linux (busybox's mkfs.vfat is a different program).

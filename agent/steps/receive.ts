@@ -6,11 +6,11 @@ import { pipeline } from 'node:stream/promises';
 import { RackcastError } from '../../common/errors.ts';
 import { CastReceiver } from '../../cast/index.ts';
 import { noArgs, type ReceivedImage, type Step, type StepContext } from '../context.ts';
-import { AgentError, checkResult } from '../errors.ts';
+import { AgentError, checkResult, EXTRACT_REMEDY } from '../errors.ts';
 import { spawnTool, type RunningTool } from '../exec.ts';
 import { chooseStaging, freeBytes } from '../staging.ts';
 import { mountTarget } from '../target.ts';
-import { EXTRACT_REMEDY, extractArgv } from '../tar.ts';
+import { tarExtractArgv } from '../../contract/index.ts';
 
 // Joins the image's cast session with the in-process receiver (the same code as
 // `rackcast receive`) and sends the stream through a sha256 into a tmpfs file, or
@@ -82,7 +82,7 @@ export const receive: Step = {
       sink = createWriteStream(path);
     } else {
       const target = await mountTarget(ctx, 'receive');
-      tar = spawnTool(extractArgv('-', target), { pipeStdin: true, signal: ctx.signal }, ctx.log.child('tar'));
+      tar = spawnTool(tarExtractArgv('-', target), { pipeStdin: true, signal: ctx.signal }, ctx.log.child('tar'));
       sink = tar.stdin!;
     }
     let got;

@@ -25,6 +25,6 @@ test('an installed node gets the local-boot answer and boots its disk', async ()
   const node = JSON.parse((await bl.http('/api/v1/nodes/n001')).body);
   expect(node.phase).toBe('installed');
   expect(node.events.map((e: { message: string }) => e.message)).toEqual(
-    expect.arrayContaining(['install -> installing: agent fetched the plan', 'installing -> installed: bootloader installed', 'script: localboot']),
+    expect.arrayContaining(['install -> installing: agent fetched the plan', 'installing -> installed: install complete', 'script: localboot']),
   );
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { InstallPlan, Partition } from '../../agent/index.ts';
+import type { InstallPlan, Partition } from '../../contract/index.ts';
 
 // Install plans for tests: the usual BIOS + UEFI layout on a named device.
 

@@ -1,4 +1,5 @@
-import { prepareSteps, stepContext, type InstallFacts, type InstallPlan, type InstallState, type StepName } from '../../agent/index.ts';
+import { prepareSteps, stepContext, type InstallFacts, type InstallState } from '../../agent/index.ts';
+import { type InstallPlan, type StepName } from '../../contract/index.ts';
 
 // Runs named steps one by one the way the runner does (prepare, then run with a fresh
 // context), so a test can look at the disk between steps. Returns each step's time.

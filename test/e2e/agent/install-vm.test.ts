@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, ftruncateSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import type { NodeDetail, StepReport } from '../../../bootserver/api-types.ts';
+import type { NodeDetail } from '../../../bootserver/api-types.ts';
 import { Vm } from '../../../scripts/lab/qemu.ts';
 import { useBootLab } from '../../helpers/boot-lab.ts';
 import { REPO } from '../../helpers/test-initrd.ts';
@@ -47,7 +47,7 @@ test('a VM installs itself over the network and its disk boots with BIOS and UEF
   const ended = await r.vm.exited(DEBIAN ? 900_000 : 600_000);
   const installS = (performance.now() - t0) / 1000;
   const node = JSON.parse((await bl.http('/api/v1/nodes/vmnode')).body) as NodeDetail;
-  const done = node.events.filter((e) => e.kind === 'step' && e.data?.status !== 'running').map((e) => e.data as unknown as StepReport);
+  const done = node.events.flatMap((e) => (e.data.kind === 'step' && e.data.report.status !== 'running' ? [e.data.report] : []));
   const failures = JSON.stringify(done.filter((s) => s.status === 'failed'), null, 1);
   expect(ended, `QEMU still runs after the install; logs in ${bl.keep()}`).not.toBeUndefined();
   expect(done.map((s) => `${s.step}:${s.status}`), failures).toEqual(STEPS.map((s) => `${s}:succeeded`));

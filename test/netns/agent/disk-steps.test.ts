@@ -3,7 +3,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync }
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createInstallState, gatherFacts, releaseInstall, type InstallFacts, type InstallPlan, type InstallState, type StepName, type StepReport } from '../../../agent/index.ts';
+import { createInstallState, gatherFacts, releaseInstall, type InstallFacts, type InstallState } from '../../../agent/index.ts';
+import { type InstallPlan, type StepName, type StepReport } from '../../../contract/index.ts';
 import { createExec } from '../../../agent/exec.ts';
 import { kernelHasFs, testPlan } from '../../helpers/agent-plan.ts';
 import { collectingLogger } from '../../helpers/collect-log.ts';

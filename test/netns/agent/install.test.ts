@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import type { InstallPlan, StepReport } from '../../../agent/index.ts';
+import type { InstallPlan, StepReport } from '../../../contract/index.ts';
 import { Lab } from '../../../scripts/lab/netns.ts';
 import { testPlan } from '../../helpers/agent-plan.ts';
 import { LoopDisk, loopDevicesAvailable } from '../../helpers/loop-disk.ts';
@@ -99,6 +99,11 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
     expect(receive).toMatchObject({ bytes: statSync(image).size, detail: { staging: 'tmpfs', sha256 } });
     expect(receive.rateBytesPerSec).toBeGreaterThan(0);
     expect(done.find((s) => s.step === 'verify')!.detail).toMatchObject({ checked: ['size', 'sha256', 'zstd-frames'] });
+    // The completion report, after every step report, carries what the agent received.
+    const complete = r.events.findIndex((e) => e.path === '/api/v1/agent/complete');
+    const lastStep = r.events.findLastIndex((e) => e.path === '/api/v1/agent/step');
+    expect(complete, 'no completion report').toBeGreaterThan(lastStep);
+    expect(r.events[complete]!.body).toMatchObject({ durationMs: expect.any(Number), image: { bytes: statSync(image).size, sha256 } });
     const logs = r.events.filter((e) => e.path === '/api/v1/agent/log').flatMap((e) => (e.body as { lines: { msg: string }[] }).lines.map((l) => l.msg));
     expect(logs.some((m) => m.includes('step receive succeeded'))).toBe(true);
     expect(r.events.at(-1)!.path).toMatch(/\/api\/v1\/agent\/(next|log)/);

@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { imageStream } from '../../../bootserver/image-stream.ts';
+import { imageStream } from '../../../bootserver/install/image-stream.ts';
 
 // Root is needed for owners, device-free special bits and file capabilities, hence the
 // netns (privileged) project.

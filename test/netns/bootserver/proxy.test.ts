@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ServerStatus } from '../../../bootserver/api-types.ts';
-import { MessageType, type DhcpPacket } from '../../../bootserver/dhcp-packet.ts';
+import { MessageType, type DhcpPacket } from '../../../bootserver/dhcp/packet.ts';
 import { BootLab, NODE_MAC, testBootLab } from '../../helpers/boot-lab.ts';
 import { readUdpPcap } from '../../helpers/pcap.ts';
 

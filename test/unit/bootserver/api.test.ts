@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { silentLogger } from '../../../common/log.ts';
-import type { InstallPlan, InstallStatus, NodeDetail, NodeSummary, ServerStatus } from '../../../bootserver/api-types.ts';
+import type { InstallStatus, NodeDetail, NodeSummary, ServerStatus } from '../../../bootserver/api-types.ts';
+import type { InstallPlan } from '../../../contract/index.ts';
 import { parseConfig, type BootConfig } from '../../../bootserver/config.ts';
 import { BootServer } from '../../../bootserver/server.ts';
 import { collect } from '../../../scripts/lab/netns.ts';
@@ -155,7 +156,7 @@ describe('iPXE scripts and files', () => {
 });
 
 describe('the agent contract', () => {
-  test('plan -> step reports -> installed; then the node gets the local-boot script and next says reboot', async () => {
+  test('plan -> step reports -> completion report -> installed; then the node gets the local-boot script and next says reboot', async () => {
     const token = tokenOf(N1);
     const plan = await call('/api/v1/agent/plan', { token });
     expect(plan.status).toBe(200);
@@ -170,12 +171,17 @@ describe('the agent contract', () => {
     expect((await call('/api/v1/agent/log', { method: 'POST', token, body: { lines: [{ time: '2026-01-01T00:00:00Z', level: 'info', msg: 'hello from the agent' }] } })).status).toBe(200);
     expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'wait' });
     expect((await call('/api/v1/agent/step', { method: 'POST', token, body: { step: 'bootloader', status: 'succeeded' } })).status).toBe(200);
+    // A bootloader is not the end: hooks and finish still run.
+    expect(server.nodes.get(N1)?.phase).toBe('installing');
+    expect((await call('/api/v1/agent/complete', { method: 'POST', token, body: { durationMs: 'soon' } })).status).toBe(400);
+    expect((await call('/api/v1/agent/complete', { method: 'POST', token, body: { durationMs: 4000, image: { bytes: 1000, sha256: 'ab'.repeat(32) } } })).status).toBe(200);
     expect(server.nodes.get(N1)?.phase).toBe('installed');
     expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'reboot' });
     expect((await call('/boot/52-54-00-78-00-10.ipxe')).text).toContain('rackcast: local boot (installed, auto)');
     const detail = (await call('/api/v1/nodes/n001')).json as NodeDetail;
     expect(detail.inventory?.cpus).toBe(2);
-    expect(detail.events.map((e) => e.message)).toEqual(expect.arrayContaining(['receive succeeded', 'hello from the agent', 'installing -> installed: bootloader installed']));
+    expect(detail.events.map((e) => e.message)).toEqual(expect.arrayContaining(['receive succeeded', 'hello from the agent', 'installing -> installed: install complete']));
+    expect(detail.events.find((e) => e.kind === 'complete')!.data).toEqual({ kind: 'complete', report: { durationMs: 4000, image: { bytes: 1000, sha256: 'ab'.repeat(32) } } });
   });
 
   test('a failed step makes the node failed; the agent waits; after reinstall it is told to retry with the same token', async () => {
@@ -203,7 +209,7 @@ describe('the agent contract', () => {
   test('the install status shows each node\'s step and the session it waits in', async () => {
     const status = (await call('/api/v1/installs')).json as InstallStatus;
     const n1 = status.nodes.find((n) => n.hostname === 'n001')!;
-    expect(n1).toMatchObject({ phase: 'installed', step: 'bootloader', stepStatus: 'succeeded', stepsDone: 2, session: 1, failure: null });
+    expect(n1).toMatchObject({ phase: 'installed', step: 'bootloader', stepStatus: 'succeeded', stepsDone: 2, session: 1, failure: null, totalBytes: 1000 });
     const n2 = status.nodes.find((n) => n.hostname === 'n002')!;
     expect(n2.phase).toBe('install');
     // Both agents asked from 127.0.0.1: one address is one receiver, the later node holds it.
@@ -213,7 +219,7 @@ describe('the agent contract', () => {
   test('a node whose image directory is missing gets a 409 that names it; the node says why it waits', async () => {
     const r = await call('/api/v1/agent/plan', { token: tokenOf('52:54:00:78:00:13') });
     expect(r.status).toBe(409);
-    expect(r.json.error).toMatchObject({ code: 'BOOT_API_IMAGE_MISSING', message: expect.stringContaining(join(dir, 'no-such-image')), remedy: expect.stringContaining('rackcast node reinstall n004') });
+    expect(r.json.error).toMatchObject({ code: 'BOOT_IMAGE_MISSING', message: expect.stringContaining(join(dir, 'no-such-image')), remedy: expect.stringContaining('rackcast node reinstall n004') });
     const n4 = ((await call('/api/v1/installs')).json as InstallStatus).nodes.find((n) => n.hostname === 'n004')!;
     expect(n4).toMatchObject({ phase: 'install', note: expect.stringContaining('does not exist') });
   });
@@ -223,7 +229,7 @@ describe('the agent contract', () => {
     await call('/api/v1/nodes/localboot', { method: 'POST', token: server.adminToken, body: { nodes: 'n003' } });
     const r = await call('/api/v1/agent/plan', { token });
     expect(r.status).toBe(409);
-    expect(r.json.error).toMatchObject({ code: 'BOOT_API_PHASE', remedy: expect.stringContaining('reinstall') });
+    expect(r.json.error).toMatchObject({ code: 'BOOT_PHASE', remedy: expect.stringContaining('reinstall') });
   });
 
   test('malformed bodies are a 400, counted by code, and the server keeps serving', async () => {
@@ -241,6 +247,14 @@ describe('the agent contract', () => {
     const status = (await call('/api/v1/status')).json as ServerStatus;
     expect(status.counters['http.dropped.BOOT_DECODE_HTTP_BODY']).toBeGreaterThanOrEqual(6);
     expect((await call('/api/v1/nodes')).status).toBe(200);
+  });
+
+  test('API paths are decoded once: a node named by an escaped % is a 404 that names it, not a 500', async () => {
+    const r = await call('/api/v1/nodes/%25');
+    expect(r.status).toBe(404);
+    expect(r.json.error).toMatchObject({ code: 'BOOT_NO_NODE', message: 'no such node: %' });
+    expect((await call('/api/v1/nodes/%E0%A4%A')).status).toBe(400);
+    expect((await call('/api/v1/nodes/n001', { method: 'POST' })).status).toBe(405);
   });
 
   test('garbage that is not HTTP is dropped and counted', async () => {

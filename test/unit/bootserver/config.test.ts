@@ -3,6 +3,8 @@ import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig, parseConfig } from '../../../bootserver/config.ts';
 import { ConfigError } from '../../../bootserver/errors.ts';
+import { buildPlan } from '../../../bootserver/install/plan.ts';
+import { parseSizeMiB, validatePlan } from '../../../contract/index.ts';
 
 const EXAMPLE = 'bootserver/rackcast.example.yaml';
 const iface = { interfaceAddress: () => '10.78.0.1' };
@@ -51,6 +53,20 @@ describe('the shipped example config', () => {
     expect(c.nodes[0]!.session).toEqual({ maxWaitSec: 1200, minWaitSec: 10 });
   });
 
+  test('sizes the agent takes (20G, 512M, 1.5 GiB) load, and the plan built from them passes the agent\'s validator', () => {
+    const c = parseConfig('r.yaml', withChange((d) => {
+      d.defaults.disk.layout = [{ name: 'esp', role: 'esp', size: '512M' }, { name: 'root', role: 'root', size: '20G' }, { name: 'scratch', role: 'data', size: '1.5 GiB', fs: 'xfs', mount: '/scratch' }];
+    }), iface);
+    const plan = validatePlan(buildPlan(c.nodes[0]!, c, 9000));
+    expect(plan.disk.layout.map((p) => parseSizeMiB('size', p.size))).toEqual([512, 20480, 1536]);
+  });
+
+  test('a node whose plan the agent would refuse is a config error naming the node', () => {
+    const err = errorOf(withChange((d) => (d.nodes[1].hooks = ['echo ok', ''])));
+    expect(err.details.key).toBe('nodes[1]');
+    expect(err.message).toContain('plan: hooks[1] is ""');
+  });
+
   test('MACs in any spelling are normalised', () => {
     const c = parseConfig('r.yaml', withChange((d) => {
       d.nodes[0].mac = '52-54-00-78-00-1A';
@@ -79,7 +95,11 @@ describe('errors name the key, the bad value and what is allowed', () => {
     ['a bad duration', (d: any) => (d.dhcp.leaseTime = '1x'), 'dhcp.leaseTime', '"1x"', 'a duration'],
     ['a port out of range', (d: any) => (d.server.httpPort = 70000), 'server.httpPort', '70000', 'an integer from 1 to 65535'],
     ['a full-mode server outside every subnet', (d: any) => (d.server.address = '192.168.9.9'), 'dhcp.subnets', '', 'contains the server address 192.168.9.9'],
-    ['a bad partition size', (d: any) => (d.defaults.disk.layout[2].size = 'lots'), 'defaults.disk.layout[2].size', '"lots"', 'a size like'],
+    ['a bad partition size', (d: any) => (d.defaults.disk.layout[2].size = 'lots'), 'defaults.disk.layout[2].size', '"lots"', 'a whole number of MiB'],
+    ['a size in decimal units', (d: any) => (d.defaults.disk.layout[2].size = '20GB'), 'defaults.disk.layout[2].size', '"20GB"', 'a whole number of MiB'],
+    ['a partition name sfdisk cannot take', (d: any) => (d.defaults.disk.layout[0].name = 'bad"name'), 'defaults.disk.layout[0].name', 'bad\\"name', 'without " or'],
+    ['a layout without root, in a group', (d: any) => (d.groups.rack1.disk = { layout: [{ name: 'data', role: 'data', size: '1G', fs: 'xfs', mount: '/srv' }] }), 'groups.rack1.disk.layout', 'data', 'exactly one root partition'],
+    ['an ESP that is not vfat', (d: any) => (d.nodes[0].disk = { layout: [{ name: 'esp', role: 'esp', size: '512M', fs: 'ext4' }, { name: 'root', role: 'root', size: 'rest' }] }), 'nodes[0].disk.layout[0].fs', '"ext4"', 'vfat for an ESP'],
     ['a missing interface', (d: any) => delete d.server.interface, 'server.interface', 'undefined', 'required'],
   ])('%s', (_name, change, key, value, allowed) => {
     const err = errorOf(withChange(change));

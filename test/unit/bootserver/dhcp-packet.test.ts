@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { BOOTP_MIN_BYTES, decodeDhcp, encodeDhcpReply, encodePacket, formatDhcp, MessageType } from '../../../bootserver/dhcp-packet.ts';
+import { BOOTP_MIN_BYTES, decodeDhcp, encodeDhcpReply, encodePacket, formatDhcp, MessageType } from '../../../bootserver/dhcp/packet.ts';
 import { DecodeError } from '../../../bootserver/errors.ts';
 import { readUdpPcap } from '../../helpers/pcap.ts';
 

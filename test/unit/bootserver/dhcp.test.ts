@@ -3,13 +3,14 @@ import { beforeEach, describe, expect, test } from 'vitest';
 import { createLogger, type LogRecord } from '../../../common/log.ts';
 import { parseConfig, type BootConfig } from '../../../bootserver/config.ts';
 import { Counters } from '../../../bootserver/counters.ts';
-import { decodeDhcp, encodePacket, FLAG_BROADCAST, MessageType, type DhcpOptions, type DhcpPacket } from '../../../bootserver/dhcp-packet.ts';
-import { ProxyDhcp } from '../../../bootserver/dhcp-proxy.ts';
-import type { Arrival, Outgoing } from '../../../bootserver/dhcp-reply.ts';
-import { FullDhcp } from '../../../bootserver/dhcp.ts';
-import { LeaseStore, OFFER_HOLD_MS } from '../../../bootserver/leases.ts';
+import { decodeDhcp, encodePacket, FLAG_BROADCAST, MessageType, type DhcpOptions, type DhcpPacket } from '../../../bootserver/dhcp/packet.ts';
+import { ProxyDhcp } from '../../../bootserver/dhcp/proxy.ts';
+import type { Arrival, Outgoing } from '../../../bootserver/dhcp/reply.ts';
+import { FullDhcp } from '../../../bootserver/dhcp/full.ts';
+import { LeaseStore, OFFER_HOLD_MS } from '../../../bootserver/dhcp/leases.ts';
+import { Lifecycle } from '../../../bootserver/install/lifecycle.ts';
 import { StatePolicy } from '../../../bootserver/policy.ts';
-import { NodeStore } from '../../../bootserver/state.ts';
+import { NodeStore } from '../../../bootserver/state/node-store.ts';
 import { readUdpPcap } from '../../helpers/pcap.ts';
 
 // DHCP decisions from real client packets (captured iPXE, OVMF PXE and HTTP boot, udhcpc,
@@ -60,8 +61,8 @@ interface Rig {
 
 function rig(cfg = config(), db = new DatabaseSync(':memory:'), clock = { now: 1_000_000 }): Rig {
   const now = () => clock.now;
-  const nodes = new NodeStore(db, now);
-  nodes.syncConfig(cfg.nodes);
+  const life = new Lifecycle(new NodeStore(db, now), now);
+  life.configure(cfg.nodes);
   const leases = new LeaseStore(db, {
     reservations: [...cfg.dhcp.reservations, ...cfg.nodes.flatMap((n) => (n.ip ? [{ mac: n.mac, ip: n.ip }] : []))],
     leaseTimeSec: cfg.dhcp.leaseTimeSec,
@@ -71,14 +72,14 @@ function rig(cfg = config(), db = new DatabaseSync(':memory:'), clock = { now: 1
   const logs: LogRecord[] = [];
   const log = createLogger((r) => logs.push(r), 'test', 'debug');
   const counters = new Counters();
-  const policy = new StatePolicy(nodes, cfg);
+  const policy = new StatePolicy(life, cfg);
   const events = () => {};
   return {
     cfg,
     full: new FullDhcp({ cfg, leases, policy, counters, log, events, now }),
     proxy: new ProxyDhcp({ cfg, policy, counters, log, events }),
     leases,
-    nodes,
+    nodes: life.store,
     counters,
     clock,
     logs,

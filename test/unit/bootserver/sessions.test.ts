@@ -7,8 +7,11 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { CastReceiver } from '../../../cast/index.ts';
 import { silentLogger } from '../../../common/log.ts';
 import { parseConfig, type BootConfig } from '../../../bootserver/config.ts';
-import { SessionManager } from '../../../bootserver/sessions.ts';
-import { NodeStore, openStateDb } from '../../../bootserver/state.ts';
+import { Lifecycle } from '../../../bootserver/install/lifecycle.ts';
+import { SessionManager } from '../../../bootserver/install/sessions.ts';
+import { openStateDb } from '../../../bootserver/state/db.ts';
+import { describeEvent } from '../../../bootserver/state/events.ts';
+import { NodeStore } from '../../../bootserver/state/node-store.ts';
 
 // Session assignment with real senders on loopback: one receiver is served point-to-point,
 // which loopback carries. Two images wait side by side on their own ports; a node that
@@ -21,6 +24,7 @@ const C = '52:54:00:78:00:12';
 let dir: string;
 let cfg: BootConfig;
 let nodes: NodeStore;
+let life: Lifecycle;
 let sessions: SessionManager;
 
 beforeAll(() => {
@@ -42,8 +46,9 @@ beforeAll(() => {
     ],
   });
   nodes = new NodeStore(openStateDb(cfg.paths.stateDir));
-  nodes.syncConfig(cfg.nodes);
-  sessions = new SessionManager({ cfg, nodes, log: silentLogger });
+  life = new Lifecycle(nodes);
+  life.configure(cfg.nodes);
+  sessions = new SessionManager({ cfg, lifecycle: life, log: silentLogger });
 });
 
 afterAll(async () => {
@@ -52,14 +57,14 @@ afterAll(async () => {
 });
 
 test('two images wait side by side; a node asking while its image streams waits for the next session and is told so', async () => {
-  const a = sessions.assign(cfg.nodes[0]!, '127.0.0.1');
-  const c = sessions.assign(cfg.nodes[2]!, '127.0.0.2');
+  const a = sessions.assign(cfg.nodes[0]!, nodes.get(A)!, '127.0.0.1');
+  const c = sessions.assign(cfg.nodes[2]!, nodes.get(C)!, '127.0.0.2');
   expect(a.session).toMatchObject({ id: 1, image: 'big', state: 'waiting', portbase: PORTBASE, minReceivers: 1 });
   // minReceivers defaults to the nodes marked for that image.
   expect(c.session).toMatchObject({ id: 2, image: 'small', portbase: PORTBASE + 2, minReceivers: 1 });
   expect(await a.tarBytes).toBeGreaterThan(48 * 1024 * 1024);
 
-  nodes.setPhase(A, 'installing', 'test: agent fetched the plan');
+  life.planFetched(nodes.get(A)!, a.session.id, a.note);
   const out = new PassThrough();
   let got = 0;
   out.on('data', (d: Buffer) => (got += d.length));
@@ -68,10 +73,10 @@ test('two images wait side by side; a node asking while its image streams waits 
   while (sessions.list().find((s) => s.id === 1)!.state !== 'streaming' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   expect(sessions.list().find((s) => s.id === 1)!.state).toBe('streaming');
 
-  const b = sessions.assign(cfg.nodes[1]!, '127.0.0.3');
+  const b = sessions.assign(cfg.nodes[1]!, nodes.get(B)!, '127.0.0.3');
   expect(b.session).toMatchObject({ id: 3, image: 'big', state: 'waiting', portbase: PORTBASE + 4 });
   expect(b.note).toBe('session 1 of big was already streaming; this node waits for session 3');
-  expect(nodes.events(B).at(-1)!.message).toBe(b.note);
+  expect(nodes.events(B).at(-1)!.data).toEqual({ kind: 'session', session: 3, image: 'big', what: 'waits', note: b.note });
 
   const result = await receiving;
   expect(result.stats.bytes).toBe(got);
@@ -79,5 +84,9 @@ test('two images wait side by side; a node asking while its image streams waits 
   while (sessions.list().find((s) => s.id === 1)!.state === 'streaming' && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   const done = sessions.list().find((s) => s.id === 1)!;
   expect(done).toMatchObject({ state: 'done', joined: 1, bytes: got, estimatedBytes: got });
-  expect(nodes.events(A).map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^joined session 1 from 127\.0\.0\.1$/), 'received the whole image in session 1']));
+  expect(nodes.events(A).map((e) => e.data)).toEqual(expect.arrayContaining([
+    { kind: 'session', session: 1, image: 'big', what: 'joined', note: 'joined session 1 from 127.0.0.1' },
+    { kind: 'session', session: 1, image: 'big', what: 'received' },
+  ]));
+  expect(describeEvent({ kind: 'session', session: 1, image: 'big', what: 'received' })).toBe('received session 1 of big');
 });

@@ -3,9 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { parseConfig } from '../../../bootserver/config.ts';
-import { renderScript } from '../../../bootserver/ipxe.ts';
+import { renderScript } from '../../../bootserver/http/ipxe.ts';
+import { Lifecycle } from '../../../bootserver/install/lifecycle.ts';
 import { StatePolicy } from '../../../bootserver/policy.ts';
-import { NodeStore, openStateDb } from '../../../bootserver/state.ts';
+import { openStateDb } from '../../../bootserver/state/db.ts';
+import { describeEvent } from '../../../bootserver/state/events.ts';
+import { NodeStore } from '../../../bootserver/state/node-store.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -27,84 +30,153 @@ function cfg(extra: Record<string, unknown> = {}) {
   });
 }
 
-function store(): { nodes: NodeStore; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'rcstate-'));
-  dirs.push(dir);
+function lifecycle(dir = tempDir()): { life: Lifecycle; nodes: NodeStore; dir: string } {
   const nodes = new NodeStore(openStateDb(dir));
-  return { nodes, dir };
+  return { life: new Lifecycle(nodes), nodes, dir };
 }
 
-test('configured nodes start in install with a token; the phase machine refuses what it does not allow', () => {
-  const { nodes } = store();
-  nodes.syncConfig(cfg().nodes);
-  const n = nodes.get('52:54:00:78:00:10')!;
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rcstate-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const N1 = '52:54:00:78:00:10';
+const N2 = '52:54:00:78:00:11';
+const ok = (step: string) => ({ step, status: 'succeeded' as const });
+
+test('configured nodes start in install with a token; the lifecycle refuses what it does not allow', () => {
+  const { life, nodes } = lifecycle();
+  life.configure(cfg().nodes);
+  const n = nodes.get(N1)!;
   expect(n).toMatchObject({ phase: 'install', hostname: 'n001', configured: true });
   expect(n.token).toMatch(/^[0-9a-f]{64}$/);
-  nodes.setPhase(n.mac, 'installing', 'plan');
-  nodes.setPhase(n.mac, 'installed', 'bootloader');
-  expect(() => nodes.setPhase(n.mac, 'installing', 'late agent')).toThrow(expect.objectContaining({ code: 'BOOT_API_PHASE', status: 409 }));
-  expect(() => nodes.setPhase(n.mac, 'failed', 'x')).toThrow(expect.objectContaining({ code: 'BOOT_API_PHASE' }));
+  life.planFetched(nodes.get(N1)!, 1, null);
+  life.installCompleted(nodes.get(N1)!, { durationMs: 5 });
+  expect(nodes.get(N1)!.phase).toBe('installed');
+  expect(() => life.planFetched(nodes.get(N1)!, 2, null)).toThrow(expect.objectContaining({ code: 'BOOT_PHASE', details: { node: 'n001', from: 'installed', to: 'installing' } }));
+  expect(() => life.installCompleted(nodes.get(N2)!, { durationMs: 5 })).toThrow(expect.objectContaining({ code: 'BOOT_PHASE' }));
+});
+
+test('a node is installed by the completion report, not by a bootloader step: hooks and finish run inside the install', () => {
+  const { life, nodes } = lifecycle();
+  life.configure(cfg().nodes);
+  life.planFetched(nodes.get(N1)!, 1, null);
+  for (const step of ['receive', 'bootloader', 'hooks', 'finish']) life.stepReported(nodes.get(N1)!, ok(step));
+  expect(nodes.get(N1)!.phase).toBe('installing');
+  expect(nodes.get(N1)!.install).toMatchObject({ step: 'finish', stepStatus: 'succeeded', stepsDone: ['receive', 'bootloader', 'hooks', 'finish'], session: 1 });
+  life.installCompleted(nodes.get(N1)!, { durationMs: 1234, image: { bytes: 10, sha256: 'a'.repeat(64) } });
+  expect(nodes.get(N1)!.phase).toBe('installed');
+  // A repeated report (its answer was lost) changes nothing.
+  life.installCompleted(nodes.get(N1)!, { durationMs: 1234 });
+  expect(nodes.events(N1).filter((e) => e.data.kind === 'complete')).toHaveLength(1);
+});
+
+test('a failed step fails the install with the agent\'s error; a report outside an install is kept, not acted on', () => {
+  const { life, nodes } = lifecycle();
+  life.configure(cfg().nodes);
+  life.planFetched(nodes.get(N2)!, 3, null);
+  life.stepReported(nodes.get(N2)!, { step: 'mkfs', status: 'failed', error: { code: 'AGENT_MKFS_FAILED', message: 'mkfs.ext4 exited 1', exitCode: 1 } });
+  expect(nodes.get(N2)).toMatchObject({ phase: 'failed', install: { failure: { step: 'mkfs', code: 'AGENT_MKFS_FAILED', exitCode: 1 } } });
+  expect(life.stepReported(nodes.get(N2)!, ok('finish'))).toBe(false);
+  expect(nodes.get(N2)!.phase).toBe('failed');
+});
+
+test('session outcomes: a late node goes back to install with a note, a dropped one fails; another session\'s end changes nothing', () => {
+  const { life, nodes } = lifecycle();
+  life.configure(cfg().nodes);
+  life.planFetched(nodes.get(N1)!, 4, null);
+  life.sessionEnded(N1, 3, 'img', { ok: false, reason: 'old session' });
+  expect(nodes.get(N1)!.phase).toBe('installing');
+  life.sessionEnded(N1, 4, 'img', { ok: false, late: true, reason: 'session 4 started before this node joined' });
+  expect(nodes.get(N1)).toMatchObject({ phase: 'install', install: { note: 'session 4 started before this node joined; it joins the next session' } });
+  life.planFetched(nodes.get(N1)!, 5, null);
+  life.sessionEnded(N1, 5, 'img', { ok: false, reason: 'dropped from session 5 after 1000 bytes' });
+  expect(nodes.get(N1)).toMatchObject({ phase: 'failed', install: { failure: { step: null, code: null, message: 'dropped from session 5 after 1000 bytes' } } });
 });
 
 test('reinstalling an installed node issues a new token, so the old one stops working; a failed one keeps it for its waiting agent', () => {
-  const { nodes } = store();
-  nodes.syncConfig(cfg().nodes);
-  const mac = '52:54:00:78:00:10';
-  const before = nodes.get(mac)!.token!;
-  nodes.setPhase(mac, 'installing', 'plan');
-  nodes.setPhase(mac, 'failed', 'step');
-  nodes.setPhase(mac, 'install', 'admin: reinstall');
-  expect(nodes.get(mac)!.token).toBe(before);
-  nodes.setPhase(mac, 'installing', 'plan');
-  nodes.setPhase(mac, 'installed', 'bootloader');
-  nodes.setPhase(mac, 'install', 'admin: reinstall');
-  const after = nodes.get(mac)!.token!;
+  const { life, nodes } = lifecycle();
+  life.configure(cfg().nodes);
+  const before = nodes.get(N1)!.token!;
+  life.planFetched(nodes.get(N1)!, 1, null);
+  life.stepReported(nodes.get(N1)!, { step: 'partition', status: 'failed' });
+  life.reinstall(nodes.get(N1)!);
+  expect(nodes.get(N1)!.token).toBe(before);
+  life.planFetched(nodes.get(N1)!, 2, null);
+  life.installCompleted(nodes.get(N1)!, { durationMs: 1 });
+  life.reinstall(nodes.get(N1)!);
+  const after = nodes.get(N1)!.token!;
   expect(after).not.toBe(before);
   expect(nodes.byToken(before)).toBeNull();
   expect(nodes.byToken(after)?.hostname).toBe('n001');
 });
 
-test('a restart loses nothing: phases, tokens, events, discovered machines', () => {
-  const { nodes, dir } = store();
-  nodes.syncConfig(cfg().nodes);
-  nodes.setPhase('52:54:00:78:00:10', 'installing', 'plan');
-  nodes.discover('02:00:00:00:00:01', 7);
-  nodes.event('52:54:00:78:00:10', 'step', 'partition succeeded');
-  const again = new NodeStore(openStateDb(dir));
-  again.syncConfig(cfg().nodes);
-  expect(again.get('52:54:00:78:00:10')?.phase).toBe('installing');
-  expect(again.get('02:00:00:00:00:01')).toMatchObject({ phase: 'discovered', arch: 7, configured: false });
-  expect(again.events('52:54:00:78:00:10').map((e) => e.message)).toEqual(['configured: install', 'install -> installing: plan', 'partition succeeded']);
+test('phase changes are typed events; a restart loses nothing: phases, tokens, install records, events, discovered machines', () => {
+  const { life, nodes, dir } = lifecycle();
+  life.configure(cfg().nodes);
+  life.planFetched(nodes.get(N1)!, 7, 'waits for session 7');
+  life.discover('02:00:00:00:00:01', 7);
+  life.stepReported(nodes.get(N1)!, ok('partition'));
+  const again = lifecycle(dir);
+  again.life.configure(cfg().nodes);
+  expect(again.nodes.get(N1)).toMatchObject({ phase: 'installing', install: { session: 7, stepsDone: ['partition'], note: 'waits for session 7' } });
+  expect(again.nodes.get('02:00:00:00:00:01')).toMatchObject({ phase: 'discovered', arch: 7, configured: false });
+  const events = again.nodes.events(N1).map((e) => e.data);
+  expect(events).toEqual([
+    { kind: 'phase', from: null, to: 'install', reason: 'in the config' },
+    { kind: 'phase', from: 'install', to: 'installing', reason: 'agent fetched the plan' },
+    { kind: 'step', report: ok('partition') },
+  ]);
+  expect(events.map(describeEvent)).toEqual(['new -> install: in the config', 'install -> installing: agent fetched the plan', 'partition succeeded']);
 });
 
 test('a discovered machine that is added to the config becomes install; one removed from the config stays, unconfigured', () => {
-  const { nodes } = store();
-  nodes.discover('02:00:00:00:00:01', 0);
+  const { life, nodes } = lifecycle();
+  life.discover('02:00:00:00:00:01', 0);
   const c = cfg({ nodes: [{ mac: '02:00:00:00:00:01', hostname: 'n099' }] });
-  nodes.syncConfig(c.nodes);
+  life.configure(c.nodes);
   expect(nodes.get('02:00:00:00:00:01')).toMatchObject({ phase: 'install', hostname: 'n099', configured: true });
-  nodes.syncConfig([]);
+  life.configure([]);
   expect(nodes.get('02:00:00:00:00:01')).toMatchObject({ phase: 'install', configured: false });
 });
 
 test('the policy turns phases into boot decisions', () => {
-  const { nodes } = store();
+  const { life, nodes } = lifecycle();
   const c = cfg();
-  nodes.syncConfig(c.nodes);
-  const policy = new StatePolicy(nodes, c);
-  expect(policy.decide({ mac: '52:54:00:78:00:10', arch: 0 })).toMatchObject({ action: 'install', mode: 'install', hostname: 'n001' });
-  nodes.setPhase('52:54:00:78:00:10', 'localboot', 'admin');
-  expect(policy.decide({ mac: '52:54:00:78:00:10', arch: 0 })).toEqual({ action: 'localboot', method: 'auto', reason: 'localboot' });
-  nodes.setPhase('52:54:00:78:00:11', 'installing', 'plan');
-  nodes.setPhase('52:54:00:78:00:11', 'installed', 'bootloader');
-  expect(policy.decide({ mac: '52:54:00:78:00:11', arch: 7 })).toEqual({ action: 'localboot', method: 'exit', reason: 'installed' });
-  nodes.setPhase('52:54:00:78:00:11', 'install', 'admin');
-  nodes.setPhase('52:54:00:78:00:11', 'installing', 'plan');
-  nodes.setPhase('52:54:00:78:00:11', 'failed', 'step');
-  expect(policy.decide({ mac: '52:54:00:78:00:11', arch: 7 }).action).toBe('none');
+  life.configure(c.nodes);
+  const policy = new StatePolicy(life, c);
+  expect(policy.decide({ mac: N1, arch: 0 })).toMatchObject({ action: 'install', mode: 'install', hostname: 'n001' });
+  life.localboot(nodes.get(N1)!);
+  expect(policy.decide({ mac: N1, arch: 0 })).toEqual({ action: 'localboot', method: 'auto', reason: 'localboot' });
+  life.planFetched(nodes.get(N2)!, 1, null);
+  life.installCompleted(nodes.get(N2)!, { durationMs: 1 });
+  expect(policy.decide({ mac: N2, arch: 7 })).toEqual({ action: 'localboot', method: 'exit', reason: 'installed' });
+  life.reinstall(nodes.get(N2)!);
+  life.planFetched(nodes.get(N2)!, 2, null);
+  life.stepReported(nodes.get(N2)!, { step: 'mkfs', status: 'failed' });
+  expect(policy.decide({ mac: N2, arch: 7 }).action).toBe('none');
   // unknownNodes: discover -> inventory mode for a stranger
   expect(policy.decide({ mac: '02:00:00:00:00:05', arch: 0 })).toMatchObject({ action: 'install', mode: 'inventory' });
   expect(nodes.get('02:00:00:00:00:05')?.phase).toBe('discovered');
+});
+
+test('a database of schema 0 (events as prose) opens: nodes keep phase and token, old events are set aside', async () => {
+  const dir = tempDir();
+  const { DatabaseSync } = await import('node:sqlite');
+  const old = new DatabaseSync(join(dir, 'rackcast.db'));
+  old.exec(`CREATE TABLE nodes (mac TEXT PRIMARY KEY, hostname TEXT, phase TEXT NOT NULL, configured INTEGER NOT NULL DEFAULT 0, token TEXT UNIQUE, arch INTEGER, ip TEXT, inventory TEXT, last_seen INTEGER, updated INTEGER NOT NULL);
+    CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, mac TEXT NOT NULL, time INTEGER NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, data TEXT);
+    CREATE INDEX events_by_mac ON events (mac, id);
+    INSERT INTO nodes VALUES ('${N1}', 'n001', 'installed', 1, '${'c'.repeat(64)}', 0, NULL, NULL, NULL, 1);
+    INSERT INTO events (mac, time, kind, message) VALUES ('${N1}', 1, 'phase', 'installing -> installed: bootloader installed');`);
+  old.close();
+  const { life, nodes } = lifecycle(dir);
+  life.configure(cfg().nodes);
+  expect(nodes.get(N1)).toMatchObject({ phase: 'installed', token: 'c'.repeat(64), install: { step: null } });
+  expect(nodes.events(N1)).toEqual([]);
+  life.reinstall(nodes.get(N1)!);
+  expect(nodes.events(N1).map((e) => e.data.kind)).toEqual(['admin', 'phase']);
 });
 
 test('install scripts carry the kernel, initrd and rackcast.* parameters; local boot follows the method', () => {

@@ -1,16 +1,16 @@
-import type { Logger } from '../common/log.ts';
-import type { BootConfig, NodeConfig, SessionSettings } from './config.ts';
-import { ApiError } from './errors.ts';
-import { checkImageDir, ImageStreamError } from './image-stream.ts';
-import type { SessionInfo } from './api-types.ts';
+import type { Logger } from '../../common/log.ts';
+import type { SessionInfo } from '../api-types.ts';
+import type { BootConfig, NodeConfig, SessionSettings } from '../config.ts';
+import { ImageMissingError, SessionsFullError } from '../errors.ts';
+import type { NodeRecord } from '../state/node-store.ts';
+import { checkImageDir } from './image-stream.ts';
+import type { Lifecycle } from './lifecycle.ts';
 import { ImageSession, type SessionMember } from './session.ts';
-import type { NodeStore } from './state.ts';
 
 // Which session a node joins. Nodes of one image with the same session settings share a
 // session; while one streams, the next waits beside it on its own ports, so a node that
-// comes late is never refused, only told to wait. Session outcomes become node phases:
-// a node that fell out of the stream is failed with the reason, one that missed the start
-// goes back to install and joins the next session when its agent retries.
+// comes late is never refused, only told to wait. Session outcomes go to the lifecycle,
+// which decides the node's phase.
 
 /** Sessions alive at once (waiting or streaming), each on its own pair of ports. */
 export const MAX_SESSIONS = 64;
@@ -22,37 +22,33 @@ export interface Assignment {
   /** Upper bound of the stream size (the uncompressed tar), if the image could be measured. */
   tarBytes: Promise<number | null>;
   /** Why this node does not join the stream that is already running. */
-  note?: string;
+  note: string | null;
 }
 
 export class SessionManager {
   private readonly cfg: BootConfig;
-  private readonly nodes: NodeStore;
+  private readonly lifecycle: Lifecycle;
   private readonly log: Logger;
   private readonly live = new Map<number, { key: string; session: ImageSession; done: Promise<void> }>();
   private readonly ended: SessionInfo[] = [];
-  private readonly lastSession = new Map<string, number>();
   private nextId = 1;
 
-  constructor(deps: { cfg: BootConfig; nodes: NodeStore; log: Logger }) {
+  constructor(deps: { cfg: BootConfig; lifecycle: Lifecycle; log: Logger }) {
     this.cfg = deps.cfg;
-    this.nodes = deps.nodes;
+    this.lifecycle = deps.lifecycle;
     this.log = deps.log;
   }
 
   /** The session a node's plan points at: the waiting one of its image, made if needed. */
-  assign(node: NodeConfig, address: string): Assignment {
+  assign(node: NodeConfig, record: NodeRecord, address: string): Assignment {
     const image = this.cfg.images[node.image!]!;
     try {
       checkImageDir(image.dir);
     } catch (err) {
-      if (!(err instanceof ImageStreamError)) throw err;
+      if (!(err instanceof ImageMissingError)) throw err;
       // Said on the node too: its agent keeps asking, and `rackcast status` shows why it waits.
-      this.nodes.event(node.mac, 'session', `cannot install: ${err.message}`);
-      throw new ApiError(409, 'BOOT_API_IMAGE_MISSING', `image ${node.image} of node ${node.hostname}: ${err.message}`, {
-        details: { image: node.image, dir: image.dir },
-        remedy: `put the unpacked root filesystem in ${image.dir} (or set images.${node.image}.dir), then \`rackcast node reinstall ${node.hostname}\``,
-      });
+      this.lifecycle.blocked(record, err.message);
+      throw new ImageMissingError(`image ${node.image} of node ${node.hostname}: ${err.message}`, { image: node.image, dir: image.dir }, `put the unpacked root filesystem in ${image.dir} (or set images.${node.image}.dir), then \`rackcast node reinstall ${node.hostname}\``);
     }
     const settings = { ...image.session, ...node.session };
     const key = sessionKey(node.image!, settings);
@@ -60,19 +56,13 @@ export class SessionManager {
     let waiting = [...this.live.values()].find((l) => l.key === key && l.session.state === 'waiting')?.session;
     waiting ??= this.create(node.image!, key, settings);
     waiting.admit(node.mac, address);
-    this.lastSession.set(node.mac, waiting.spec.id);
-    const note = streaming ? `session ${streaming.session.spec.id} of ${node.image} was already streaming; this node waits for session ${waiting.spec.id}` : undefined;
-    this.nodes.event(node.mac, 'session', note ?? `assigned to session ${waiting.spec.id} of ${node.image} (portbase ${waiting.spec.portbase})`);
-    return { session: waiting.info(), tarBytes: waiting.tarEstimate, ...(note ? { note } : {}) };
+    const note = streaming ? `session ${streaming.session.spec.id} of ${node.image} was already streaming; this node waits for session ${waiting.spec.id}` : null;
+    this.lifecycle.sessionEvent(node.mac, waiting.spec.id, node.image!, note ? 'waits' : 'assigned', note ?? `assigned to session ${waiting.spec.id} of ${node.image} (portbase ${waiting.spec.portbase})`);
+    return { session: waiting.info(), tarBytes: waiting.tarEstimate, note };
   }
 
   list(): SessionInfo[] {
     return [...this.ended, ...[...this.live.values()].map((l) => l.session.info())].sort((a, b) => a.id - b.id);
-  }
-
-  /** The id of the session a node was last assigned to. */
-  sessionOf(mac: string): number | undefined {
-    return this.lastSession.get(mac);
   }
 
   async stop(): Promise<void> {
@@ -87,9 +77,7 @@ export class SessionManager {
       const p = this.cfg.cast.portbase + 2 * i;
       if (!used.has(p) && p <= 65534) portbase = p;
     }
-    if (portbase === undefined) {
-      throw new ApiError(503, 'BOOT_API_SESSIONS_FULL', `${MAX_SESSIONS} image sessions are already waiting or streaming`, { remedy: 'let running sessions end; the agent retries' });
-    }
+    if (portbase === undefined) throw new SessionsFullError(MAX_SESSIONS);
     const minReceivers = settings.minReceivers ?? this.markedFor(key);
     const session = new ImageSession(
       {
@@ -105,8 +93,8 @@ export class SessionManager {
       },
       this.log,
     );
-    session.on('joined', (m) => this.nodes.event(m.mac, 'session', `joined session ${session.spec.id} from ${m.address}`));
-    session.on('member-ended', (m) => this.memberEnded(session, m));
+    session.on('joined', (m) => this.lifecycle.sessionEvent(m.mac, session.spec.id, image, 'joined', `joined session ${session.spec.id} from ${m.address}`));
+    session.on('member-ended', (m: SessionMember) => this.lifecycle.sessionEnded(m.mac, session.spec.id, image, m.result!));
     session.on('started', (info) => this.log.info(`session ${info.id} of ${image} streams to ${info.joined} node(s)`, { portbase }));
     const done = session.run().finally(() => {
       this.live.delete(session.spec.id);
@@ -123,23 +111,10 @@ export class SessionManager {
     const streaming = [...this.live.values()].filter((l) => l.session.state === 'streaming');
     const n = this.cfg.nodes.filter((c) => {
       if (!c.image || sessionKey(c.image, { ...this.cfg.images[c.image]!.session, ...c.session }) !== key) return false;
-      const phase = this.nodes.get(c.mac)?.phase;
+      const phase = this.lifecycle.store.get(c.mac)?.phase;
       return (phase === 'install' || phase === 'installing') && !streaming.some((l) => l.session.has(c.mac) && !l.session.member(c.mac)!.result);
     }).length;
     return Math.max(1, n);
-  }
-
-  private memberEnded(session: ImageSession, m: SessionMember): void {
-    const id = session.spec.id;
-    const node = this.nodes.get(m.mac);
-    if (!node) return;
-    const r = m.result!;
-    if (r.ok) return this.nodes.event(m.mac, 'session', `received the whole image in session ${id}`);
-    this.nodes.event(m.mac, 'session', r.reason!);
-    // Only an install this session belongs to changes phase (not one the admin reset since).
-    if (node.phase !== 'installing' || this.lastSession.get(m.mac) !== id) return;
-    if (r.late) this.nodes.setPhase(m.mac, 'install', `${r.reason}; it joins the next session`);
-    else this.nodes.setPhase(m.mac, 'failed', r.reason!, { session: id });
   }
 }
 

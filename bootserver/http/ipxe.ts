@@ -1,6 +1,6 @@
-import type { BootConfig } from './config.ts';
-import { bootif } from './mac.ts';
-import type { BootDecision } from './policy.ts';
+import type { BootConfig } from '../config.ts';
+import { bootif } from '../mac.ts';
+import type { BootDecision } from '../policy.ts';
 
 // iPXE scripts, rendered per request from the node's current decision. The installer gets
 // the rackcast.* kernel parameters of docs/agent-api.md; a node that is done boots its own

@@ -2,15 +2,15 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../common/log.ts';
+import type { Logger } from '../../common/log.ts';
 import { API_PREFIX, type Api } from './api.ts';
-import type { BootConfig } from './config.ts';
-import type { Counters } from './counters.ts';
-import { BootError } from './errors.ts';
-import type { ServedFiles } from './files.ts';
+import type { BootConfig } from '../config.ts';
+import type { Counters } from '../counters.ts';
+import { BootError } from '../errors.ts';
+import type { ServedFiles } from '../files.ts';
 import { INITRD_NAME, renderChainScript, renderScript } from './ipxe.ts';
-import { normalizeMac } from './mac.ts';
-import type { BootPolicy } from './policy.ts';
+import { normalizeMac } from '../mac.ts';
+import type { BootPolicy } from '../policy.ts';
 
 // HTTP for everything after the first stage: the per-node iPXE script (decided from state
 // on every fetch), the installer kernel and initrd (streamed, keep-alive), first stages
@@ -69,15 +69,18 @@ export class HttpServer {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { counters } = this.d;
     counters.inc('http.requests');
+    let raw: string;
     let path: string;
     try {
-      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      raw = new URL(req.url ?? '/', 'http://x').pathname;
+      path = decodeURIComponent(raw);
     } catch {
       counters.inc('http.dropped.BOOT_DECODE_HTTP_URL');
       return text(res, 400, 'bad URL\n');
     }
     try {
-      if (path.startsWith(API_PREFIX + '/') || path === API_PREFIX) return await this.d.api.handle(req, res, path);
+      // The API decodes its path parameters itself, once.
+      if (raw.startsWith(API_PREFIX + '/') || raw === API_PREFIX) return await this.d.api.handle(req, res, raw);
       if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, 'method not allowed\n');
       const script = /^\/boot\/([^/]+)\.ipxe$/.exec(path);
       if (script) return this.script(req, res, script[1]!);

@@ -2,7 +2,7 @@ import dhcp from 'dhcp';
 import dhcpOptions from 'dhcp/lib/options.js';
 import protocol, { type FormatInput } from 'dhcp/lib/protocol.js';
 import SeqBuffer from 'dhcp/lib/seqbuffer.js';
-import { DecodeError } from './errors.ts';
+import { DecodeError } from '../errors.ts';
 
 // DHCP/BOOTP packets on top of the npm `dhcp` codec: its option table (extended with the
 // PXE options through addOption), its typed readers and Protocol.format. Its own parser is

@@ -1,40 +1,28 @@
 import { readFileSync } from 'node:fs';
-import { parseCommandLine } from '../common/args.ts';
-import { UsageError } from '../common/errors.ts';
-import { createLogger } from '../common/log.ts';
-import { Terminal } from '../common/terminal.ts';
-import { ApiClient } from './api-client.ts';
-import type { InstallStatus, NodeChangeResult, NodeDetail, NodeSelection, NodeSummary } from './api-types.ts';
-import { DEFAULT_CONFIG_FILE, loadConfig, type BootConfig } from './config.ts';
-import { PROXY_PORT, SERVER_PORT } from './dhcp-reply.ts';
-import { adoptSocket, reexecWithBoundSockets, takeListenFds, type SocketSpec } from './dhcp-socket.ts';
-import { BootError } from './errors.ts';
-import { expandNodeRange } from './noderange.ts';
-import { BootServer } from './server.ts';
+import { parseCommandLine } from '../../common/args.ts';
+import { UsageError } from '../../common/errors.ts';
+import { ApiClient } from './client.ts';
+import type { InstallStatus, NodeChangeResult, NodeDetail, NodeSelection, NodeSummary } from '../api-types.ts';
+import { DEFAULT_CONFIG_FILE, loadConfig, type BootConfig } from '../config.ts';
+import { expandNodeRange } from '../noderange.ts';
 import { renderStatus } from './status-view.ts';
 
-// `rackcast serve`, `rackcast nodes` and `rackcast node show|reinstall|localboot`. The
-// last two talk to the running server's API: its address and the admin token come from
-// the same config file (or --server / --token, RACKCAST_SERVER / RACKCAST_ADMIN_TOKEN).
+// `rackcast nodes`, `rackcast node show|reinstall|localboot` and `rackcast status`: the
+// admin side, talking to the running server's API. Its address and the admin token come
+// from the server's config file (or --server / --token, RACKCAST_SERVER / RACKCAST_ADMIN_TOKEN).
 
-export const SERVE_HELP = `usage: rackcast serve [--config FILE] [--verbose] [--json]
-  --config FILE   rackcast.yaml (default ${DEFAULT_CONFIG_FILE}); see bootserver/rackcast.example.yaml
-  --verbose       debug log, including every DHCP packet in hex (field captures -> test fixtures)
-  --json          log as JSON lines on stderr
-Runs DHCP (full or proxy, on the configured interface only), TFTP and HTTP until SIGTERM.`;
-
-export const NODES_HELP = `usage: rackcast nodes [--json] [server options]
+const NODES_HELP = `usage: rackcast nodes [--json] [server options]
 Lists every node the server knows, with its phase.
 server options: --config FILE, --server URL, --token TOKEN`;
 
-export const NODE_HELP = `usage: rackcast node show|reinstall|localboot <nodes> [--json] [server options]
+const NODE_HELP = `usage: rackcast node show|reinstall|localboot <nodes> [--json] [server options]
   <nodes>     a MAC, a host name, or an xCAT-style range: n[001-288], r1n[01-10],r2n01
   show        phase, addresses, inventory and recent events
   reinstall   install again at the next network boot (new agent token)
   localboot   boot the local disk from now on, never install
 server options: --config FILE, --server URL, --token TOKEN`;
 
-export const STATUS_HELP = `usage: rackcast status [<nodes>] [--watch] [--interval SEC] [--timeout SEC] [--json] [server options]
+const STATUS_HELP = `usage: rackcast status [<nodes>] [--watch] [--interval SEC] [--timeout SEC] [--json] [server options]
   <nodes>         only these (a MAC, a host name or a range like n[001-288]); default: all
   --watch         refresh until no node is waiting to install or installing; exit 0 if
                   none of them failed, 1 if one did (each failure is shown with its reason),
@@ -53,34 +41,7 @@ const SERVER_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function serveCommand(argv: string[]): Promise<number> {
-  const { values: v } = parseCommandLine(argv, { config: { type: 'string' }, verbose: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
-  if (v.help) return help(SERVE_HELP);
-  const cfg = loadConfig(v.config ?? DEFAULT_CONFIG_FILE);
-  const specs: SocketSpec[] = cfg.dhcp.mode === 'off' ? [] : [{ name: 'dhcp', port: SERVER_PORT }, ...(cfg.dhcp.mode === 'proxy' ? [{ name: 'pxe', port: PROXY_PORT }] : [])];
-  const fds = takeListenFds();
-  if (specs.length && fds.size === 0) reexecWithBoundSockets(cfg.server.interface, specs);
-  const missing = specs.filter((s) => !fds.has(s.name));
-  if (missing.length) {
-    throw new BootError('BOOT_BIND_DEVICE', `inherited sockets lack ${missing.map((s) => `"${s.name}" (UDP ${s.port})`).join(', ')}`, {
-      details: { inherited: [...fds.keys()] },
-      remedy: 'name them with FileDescriptorName= in the .socket unit (docs/bootserver.md)',
-    });
-  }
-  const term = new Terminal({ json: Boolean(v.json) });
-  const log = createLogger(term.log, 'rackcast', v.verbose ? 'debug' : 'info');
-  const dhcpSockets = await Promise.all(specs.map(async (s) => ({ socket: await adoptSocket(fds.get(s.name)!), port: s.port })));
-  const server = await BootServer.start({ cfg, log, dhcpSockets });
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
-  log.info('stopping');
-  await server.stop();
-  return 0;
-}
-
-function help(text: string): number {
+export function help(text: string): number {
   process.stdout.write(text + '\n');
   return 0;
 }

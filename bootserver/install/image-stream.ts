@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RackcastError } from '../common/errors.ts';
+import { tarCreateArgs } from '../../contract/index.ts';
+import { ImageMissingError, ImageStreamError } from '../errors.ts';
 
 // The image as a stream made on demand: GNU tar of the image directory (numeric owners,
 // xattrs incl. file capabilities, ACLs) compressed by zstd. No image file is kept. The
@@ -29,17 +30,6 @@ const PROGRESS_POLL_MS = 500;
 
 const TAIL_BYTES = 2048;
 
-export class ImageStreamError extends RackcastError {
-  constructor(code: 'BOOT_IMAGE_MISSING' | 'BOOT_IMAGE_STREAM', message: string, details: Record<string, unknown>, remedy: string) {
-    super(code, message, { details, remedy });
-    this.name = 'ImageStreamError';
-  }
-}
-
-export function tarArgs(dir: string): string[] {
-  return ['--create', '--file=-', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '--sparse', '-C', dir, '.'];
-}
-
 /** Throws unless `dir` is an image directory we can stream. */
 export function checkImageDir(dir: string): void {
   let isDir = false;
@@ -49,13 +39,13 @@ export function checkImageDir(dir: string): void {
     // reported below
   }
   if (!isDir) {
-    throw new ImageStreamError('BOOT_IMAGE_MISSING', `image directory ${dir} does not exist`, { dir }, 'create it (an unpacked root filesystem) or fix the image path in the config');
+    throw new ImageMissingError(`image directory ${dir} does not exist`, { dir }, 'create it (an unpacked root filesystem) or fix the image path in the config');
   }
 }
 
 export async function* imageStream(dir: string, opts: ImageStreamOptions = {}): AsyncGenerator<Buffer> {
   checkImageDir(dir);
-  const tar = spawn('tar', tarArgs(dir), { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+  const tar = spawn('tar', tarCreateArgs(dir), { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
   const zstd = spawn('zstd', [`-${opts.zstdLevel ?? 3}`, '-T0', '-q', '-c'], { stdio: [tar.stdout, 'pipe', 'pipe'], signal: opts.signal });
   // zstd has its own copy of the pipe; ours would keep tar's 'close' from ever firing.
   tar.stdout!.destroy();
@@ -90,7 +80,6 @@ export async function* imageStream(dir: string, opts: ImageStreamOptions = {}): 
     // GNU tar exits 1 when a file changed while it was read: the image is not consistent.
     if (r.code !== 0) {
       throw new ImageStreamError(
-        'BOOT_IMAGE_STREAM',
         `${r.name} failed while streaming ${dir} (${r.error ? r.error.message : r.signal ? `signal ${r.signal}` : `exit ${r.code}`})`,
         { dir, program: r.name, exitCode: r.code, signal: r.signal, outputTail: r.tail.trim() },
         r.name === 'tar' ? 'do not modify the image directory during a session; check its permissions and disk' : 'check that zstd is installed',

@@ -1,5 +1,5 @@
-import { formatBytes, formatRate } from '../common/units.ts';
-import type { InstallStatus, NodeProgress, SessionInfo } from './api-types.ts';
+import { formatBytes, formatRate } from '../../common/units.ts';
+import type { InstallStatus, NodeProgress, SessionInfo } from '../api-types.ts';
 
 // The text of `rackcast status`: sessions first, then one line per node with a progress
 // bar, and under a failed node its reason, the command and the last lines it printed.

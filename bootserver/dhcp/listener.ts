@@ -1,9 +1,9 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
-import type { Logger } from '../common/log.ts';
-import type { Counters } from './counters.ts';
-import { decodeDhcp, formatDhcp } from './dhcp-packet.ts';
-import type { DhcpResponder } from './dhcp-reply.ts';
-import { DecodeError } from './errors.ts';
+import type { Logger } from '../../common/log.ts';
+import type { Counters } from '../counters.ts';
+import { decodeDhcp, formatDhcp } from './packet.ts';
+import type { DhcpResponder } from './reply.ts';
+import { DecodeError } from '../errors.ts';
 
 // The socket side of DHCP: every datagram is decoded, answered by the responder (full or
 // proxy) and the reply sent from the socket it arrived on (so port 4011 answers from

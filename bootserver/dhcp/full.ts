@@ -1,21 +1,24 @@
-import type { Logger } from '../common/log.ts';
-import type { BootConfig, SubnetConfig } from './config.ts';
-import type { Counters } from './counters.ts';
-import { BOOTREQUEST, encodeDhcpReply, MESSAGE_NAMES, MessageType, type DhcpOptions, type DhcpPacket } from './dhcp-packet.ts';
-import { destination, replyTo, withStage, type Arrival, type DhcpResponder, type Outgoing } from './dhcp-reply.ts';
-import { firstStageFor, identifyClient, type BootClient, type FirstStage } from './firmware.ts';
-import { broadcastOf, inSubnet, intToIp } from './ipv4.ts';
+import type { Logger } from '../../common/log.ts';
+import type { BootConfig, SubnetConfig } from '../config.ts';
+import type { Counters } from '../counters.ts';
+import { BOOTREQUEST, encodeDhcpReply, MESSAGE_NAMES, MessageType, type DhcpOptions, type DhcpPacket } from './packet.ts';
+import { destination, replyTo, withStage, type Arrival, type DhcpResponder, type Outgoing } from './reply.ts';
+import { firstStageFor, identifyClient, type BootClient, type FirstStage } from '../firmware.ts';
+import { broadcastOf, inSubnet, intToIp } from '../ipv4.ts';
 import type { LeaseStore } from './leases.ts';
-import type { Admission, BootPolicy } from './policy.ts';
+import type { Admission, BootPolicy } from '../policy.ts';
+import type { NodeEventData } from '../state/events.ts';
 
 // Full-mode DHCP (rackcast owns the addresses of the boot network): RFC 2131 server
 // behaviour for DISCOVER, REQUEST in all four client states, DECLINE, RELEASE and INFORM,
 // relays, and the boot answer for netbooting clients. Decides only; dhcp-listener.ts owns
 // the sockets.
 
+/** A DHCP step of a node (offer, ack, nak, release), for its event log. */
+export type DhcpEvent = Extract<NodeEventData, { kind: 'dhcp' }>;
+
 export interface NodeEvents {
-  /** A boot-relevant step of a node (offer, ack, nak), for its event log. */
-  (mac: string, message: string, data: Record<string, unknown>): void;
+  (mac: string, event: DhcpEvent): void;
 }
 
 export interface FullDhcpDeps {
@@ -60,7 +63,7 @@ export class FullDhcp implements DhcpResponder {
         }
         return null;
       case MessageType.RELEASE:
-        if (p.options.serverId === this.server && this.d.leases.release(p.chaddr, p.ciaddr)) this.d.events(p.chaddr, `released ${p.ciaddr}`, {});
+        if (p.options.serverId === this.server && this.d.leases.release(p.chaddr, p.ciaddr)) this.d.events(p.chaddr, { kind: 'dhcp', message: 'released', ip: p.ciaddr });
         return null;
       case MessageType.INFORM:
         // No address and no lease time: the client configured itself (RFC 2131 3.4).
@@ -82,7 +85,7 @@ export class FullDhcp implements DhcpResponder {
       return null;
     }
     const stage = this.bootStage(client);
-    this.d.events(p.chaddr, `offer ${ip}${stage ? ` boot ${stage.bootFile}` : ''}`, { ip, kind: client.kind, arch: client.arch });
+    this.d.events(p.chaddr, { kind: 'dhcp', message: 'offer', ip, ...(stage ? { bootFile: stage.bootFile } : {}), client: client.kind, arch: client.arch });
     return this.send(p, MessageType.OFFER, { ...this.subnetOptions(subnet, admission), ...this.leaseOptions() }, stage, ip);
   }
 
@@ -101,11 +104,11 @@ export class FullDhcp implements DhcpResponder {
     const r = leases.bind(p.chaddr, ip, subnet, selecting || cfg.dhcp.authoritative);
     if (r.kind === 'unknown') return this.ignore('noRecord', { mac: p.chaddr, ip });
     if (r.kind !== 'bound') {
-      this.d.events(p.chaddr, `nak ${ip} (${r.kind})`, { ip });
+      this.d.events(p.chaddr, { kind: 'dhcp', message: 'nak', ip, reason: r.kind });
       return this.send(p, MessageType.NAK, { message: r.kind === 'taken' ? 'address in use' : 'wrong network' }, undefined);
     }
     const stage = this.bootStage(client);
-    this.d.events(p.chaddr, `ack ${ip}`, { ip, kind: client.kind, arch: client.arch });
+    this.d.events(p.chaddr, { kind: 'dhcp', message: 'ack', ip, client: client.kind, arch: client.arch });
     return this.send(p, MessageType.ACK, { ...this.subnetOptions(subnet, admission), ...this.leaseOptions() }, stage, ip);
   }
 

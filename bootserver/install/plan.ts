@@ -1,24 +1,19 @@
-import type { InstallPlan } from './api-types.ts';
-import type { BootConfig, NodeConfig } from './config.ts';
-import { ApiError } from './errors.ts';
-import { inSubnet } from './ipv4.ts';
+import type { InstallPlan } from '../../contract/index.ts';
+import type { BootConfig, NodeConfig } from '../config.ts';
+import { NoImageError } from '../errors.ts';
+import { inSubnet } from '../ipv4.ts';
 
 // The InstallPlan the agent fetches: the node's effective profile from the config (defaults
 // < groups < node) plus the cast session it joins (sessions.ts chooses it).
 
-/** The node's image name; a 409 when it has none. */
+/** The node's image name; NoImageError when it has none. */
 export function imageOf(node: NodeConfig, cfg: Pick<BootConfig, 'images'>): string {
-  if (!node.image || !cfg.images[node.image]) {
-    throw new ApiError(409, 'BOOT_API_NO_IMAGE', `node ${node.hostname} has no image to install`, {
-      details: { mac: node.mac, image: node.image ?? null },
-      remedy: 'set image: for the node, one of its groups or defaults in rackcast.yaml',
-    });
-  }
+  if (!node.image || !cfg.images[node.image]) throw new NoImageError(node.hostname, node.mac, node.image ?? null);
   return node.image;
 }
 
 /** The plan for `node`, joining the image session on `portbase`. */
-export function buildPlan(node: NodeConfig, cfg: Pick<BootConfig, 'cast' | 'dhcp' | 'images'>, portbase: number): InstallPlan {
+export function buildPlan(node: NodeConfig, cfg: { cast: BootConfig['cast']; dhcp: Pick<BootConfig['dhcp'], 'subnets'>; images: BootConfig['images'] }, portbase: number): InstallPlan {
   const image = imageOf(node, cfg);
   const subnet = node.ip ? cfg.dhcp.subnets.find((s) => inSubnet(node.ip!, s.subnet)) : undefined;
   return {

@@ -1,11 +1,11 @@
-import type { Logger } from '../common/log.ts';
-import type { BootConfig } from './config.ts';
-import type { Counters } from './counters.ts';
-import { BOOTREQUEST, encodeDhcpReply, MessageType, type DhcpPacket } from './dhcp-packet.ts';
-import { destination, PROXY_PORT, replyTo, withStage, type Arrival, type DhcpResponder, type Outgoing } from './dhcp-reply.ts';
-import type { NodeEvents } from './dhcp.ts';
-import { firstStageFor, identifyClient } from './firmware.ts';
-import type { BootPolicy } from './policy.ts';
+import type { Logger } from '../../common/log.ts';
+import type { BootConfig } from '../config.ts';
+import type { Counters } from '../counters.ts';
+import { BOOTREQUEST, encodeDhcpReply, MessageType, type DhcpPacket } from './packet.ts';
+import { destination, PROXY_PORT, replyTo, withStage, type Arrival, type DhcpResponder, type Outgoing } from './reply.ts';
+import type { NodeEvents } from './full.ts';
+import { firstStageFor, identifyClient } from '../firmware.ts';
+import type { BootPolicy } from '../policy.ts';
 
 // proxyDHCP (PXE spec 2.1, the site's DHCP server owns the addresses): answers only
 // netbooting clients, with boot information and no address. A DISCOVER on port 67 gets a
@@ -59,7 +59,7 @@ export class ProxyDhcp implements DhcpResponder {
       r.stage,
     );
     counters.inc(onProxyPort ? 'dhcp.tx.proxyAck' : 'dhcp.tx.proxyOffer');
-    this.d.events(p.chaddr, `proxy ${onProxyPort ? 'ack' : 'offer'} boot ${r.stage.bootFile}`, { kind: client.kind, arch: client.arch });
+    this.d.events(p.chaddr, { kind: 'dhcp', message: onProxyPort ? 'proxy-ack' : 'proxy-offer', bootFile: r.stage.bootFile, client: client.kind, arch: client.arch });
     const data = encodeDhcpReply(reply);
     // Port 4011 requests come unicast from an address the client already has: answer the sender.
     return onProxyPort ? { data, address: from.address, port: from.port } : { data, ...destination(p, false) };

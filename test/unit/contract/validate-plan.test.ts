@@ -1,8 +1,8 @@
 import { expect, test } from 'vitest';
-import { validatePlan } from '../../../agent/validate-plan.ts';
+import { validatePlan } from '../../../contract/index.ts';
 import { testPlan } from '../../helpers/agent-plan.ts';
 
-const fieldError = (field: string) => expect.objectContaining({ code: 'AGENT_PLAN_INVALID', details: expect.objectContaining({ field }) });
+const fieldError = (field: string) => expect.objectContaining({ code: 'CONTRACT_PLAN_INVALID', details: expect.objectContaining({ field }) });
 
 test('a complete plan passes and comes back equal, MAC lowercased', () => {
   const plan = testPlan('/dev/vda', { node: { mac: '52:54:00:AB:00:10', hostname: 'n1' } });

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../common/log.ts';
-import { CastSender, type ReceiverReport, type SendResult } from '../cast/index.ts';
-import type { SessionInfo, SessionState } from './api-types.ts';
-import type { SessionSettings } from './config.ts';
+import type { Logger } from '../../common/log.ts';
+import { CastSender, type ReceiverReport, type SendResult } from '../../cast/index.ts';
+import type { SessionInfo, SessionState } from '../api-types.ts';
+import type { SessionSettings } from '../config.ts';
 import { estimateTarBytes, imageStream, type ImageStreamProgress } from './image-stream.ts';
 
 // One image session: a cast sender fed by the image directory as tar | zstd, made while

@@ -1,5 +1,5 @@
-import type { DhcpOptions, DhcpPacket, DhcpReplyFields, MessageType } from './dhcp-packet.ts';
-import type { FirstStage } from './firmware.ts';
+import type { DhcpOptions, DhcpPacket, DhcpReplyFields, MessageType } from './packet.ts';
+import type { FirstStage } from '../firmware.ts';
 
 // What full and proxy DHCP share: where a reply goes and how boot information is attached.
 

@@ -1,21 +1,19 @@
-// The agent ↔ boot server contract (docs/agent-api.md) as TypeScript types. The server
-// imports these (types only); the agent validates what it receives in validate-plan.ts.
-// Fields marked "addition" are optional extensions of the documented contract: a server
-// that does not send them gets the documented behaviour.
+import type { Partition } from './layout.ts';
 
+// The agent <-> boot server calls (docs/agent-api.md) as TypeScript types: one definition
+// that the agent and the server both import. Fields marked "addition" are optional
+// extensions of the documented contract: a peer that does not send them gets the
+// documented behaviour.
+
+/** Every agent call, by name; the server routes exactly these paths. */
 export const API_PATHS = {
   plan: '/api/v1/agent/plan',
   inventory: '/api/v1/agent/inventory',
   step: '/api/v1/agent/step',
   log: '/api/v1/agent/log',
+  complete: '/api/v1/agent/complete',
   next: '/api/v1/agent/next',
 } as const;
-
-export const PARTITION_ROLES = ['bios-boot', 'esp', 'root', 'swap', 'data'] as const;
-export type PartitionRole = (typeof PARTITION_ROLES)[number];
-
-export const FS_TYPES = ['ext4', 'xfs', 'vfat', 'swap'] as const;
-export type FsType = (typeof FS_TYPES)[number];
 
 export const BOOTLOADERS = ['grub', 'extlinux', 'none'] as const;
 export type Bootloader = (typeof BOOTLOADERS)[number];
@@ -40,17 +38,6 @@ export const STEP_NAMES = [
   'finish',
 ] as const;
 export type StepName = (typeof STEP_NAMES)[number];
-
-export interface Partition {
-  /** GPT partition name (at most 36 characters). */
-  name: string;
-  role: PartitionRole;
-  /** "1MiB", "512MiB", "20GiB" or "rest" (at most one partition). */
-  size: string;
-  fs?: FsType;
-  /** Absolute mount point in the installed system ("/" for the root partition). */
-  mount?: string;
-}
 
 export interface CastSession {
   portbase: number;
@@ -95,9 +82,12 @@ export interface StepError {
   remedy?: string;
 }
 
+export const STEP_STATUSES = ['running', 'succeeded', 'failed'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
 export interface StepReport {
   step: string;
-  status: 'running' | 'succeeded' | 'failed';
+  status: StepStatus;
   durationMs?: number;
   bytes?: number;
   rateBytesPerSec?: number;
@@ -106,10 +96,23 @@ export interface StepReport {
   detail?: Record<string, unknown>;
 }
 
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
 export interface LogLine {
   time: string;
-  level: 'debug' | 'info' | 'warn' | 'error';
+  level: (typeof LOG_LEVELS)[number];
   msg: string;
+}
+
+/**
+ * The agent's last call of an install, after every step of the plan succeeded (hooks and
+ * finish included): only this makes the node `installed`.
+ */
+export interface InstallComplete {
+  /** The whole install, from the plan to the end of the last step. */
+  durationMs: number;
+  /** The image stream as the agent received it (absent when the plan had no receive step). */
+  image?: { bytes: number; sha256: string };
 }
 
 export interface Inventory {

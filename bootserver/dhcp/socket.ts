@@ -1,5 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { BootError } from './errors.ts';
+import { BootError } from '../errors.ts';
 
 // DHCP sockets tied to one interface. DHCP requests are broadcasts, so the socket must be
 // bound to 0.0.0.0:67, and such a socket hears every interface; Node's dgram has neither

@@ -1,5 +1,5 @@
-import type { ApiErrorBody } from './api-types.ts';
-import { BootError } from './errors.ts';
+import type { ApiErrorBody } from '../api-types.ts';
+import { BootError } from '../errors.ts';
 
 // The CLI's side of the JSON API: one request, JSON in and out, the server's coded error
 // turned back into a BootError with its remedy.

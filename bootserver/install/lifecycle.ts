@@ -1,0 +1,182 @@
+import type { InstallComplete, StepReport } from '../../contract/index.ts';
+import type { NodePhase } from '../api-types.ts';
+import type { NodeConfig } from '../config.ts';
+import { PhaseError } from '../errors.ts';
+import type { NodeEventData, SessionEventKind } from '../state/events.ts';
+import { NO_INSTALL, newToken, type InstallRecord, type NodeRecord, type NodeStore } from '../state/node-store.ts';
+
+// The one owner of a node's lifecycle: nothing else changes a node's phase or its install
+// record. Each transition is named for what caused it:
+//
+//   (new)      -> discovered   discover          a stranger netboots (unknownNodes: discover)
+//   (new)      -> install      configure         a node in the config
+//   discovered -> install      configure         the stranger is now in the config
+//   install    -> installing   planFetched       its agent fetched the plan (again: same phase)
+//   installing -> installed    installCompleted  the agent's report after its last step
+//   installing -> failed       stepReported      a step failed
+//   installing -> failed       sessionEnded      it fell out of the stream
+//   installing -> install      sessionEnded      the stream started without it: next session
+//   any        -> install      reinstall         admin
+//   any        -> localboot    localboot         admin
+//
+// The agent's token changes when a node enters install from a phase in which no agent of
+// it runs (discovered, installed, localboot): anything still using the old one is stale.
+// From failed or installing the token stays, so a waiting agent learns `retry` from /next.
+
+const TRANSITIONS: Record<NodePhase, readonly NodePhase[]> = {
+  discovered: ['install', 'localboot'],
+  install: ['install', 'installing', 'localboot'],
+  installing: ['install', 'installing', 'installed', 'failed', 'localboot'],
+  installed: ['install', 'localboot'],
+  failed: ['install', 'localboot'],
+  localboot: ['install', 'localboot'],
+};
+
+const ROTATE_FROM: readonly NodePhase[] = ['discovered', 'installed', 'localboot'];
+
+/** How a node's part of an image session ended; `late`: the stream started before it joined. */
+export interface SessionOutcome {
+  ok: boolean;
+  late?: boolean;
+  reason?: string;
+}
+
+export class Lifecycle {
+  readonly store: NodeStore;
+  private readonly now: () => number;
+
+  constructor(store: NodeStore, now: () => number = Date.now) {
+    this.store = store;
+    this.now = now;
+  }
+
+  /**
+   * Brings the nodes in line with the config: new nodes start in `install` (a configured
+   * node is meant to be installed), discovered ones that are now configured too; known
+   * phases are kept. Nodes no longer in the config stay, marked unconfigured.
+   */
+  configure(nodes: readonly NodeConfig[]): void {
+    const macs = new Set(nodes.map((n) => n.mac));
+    this.store.transaction(() => {
+      for (const r of this.store.list()) if (r.configured && !macs.has(r.mac)) this.store.setConfigured(r.mac, r.hostname, false);
+      for (const n of nodes) {
+        const cur = this.store.get(n.mac);
+        if (!cur) {
+          this.create(n.mac, n.hostname, 'install', true, null, 'in the config');
+          continue;
+        }
+        this.store.setConfigured(n.mac, n.hostname, true);
+        if (cur.phase === 'discovered') this.move(cur, 'install', 'now in the config');
+      }
+    });
+  }
+
+  /** Registers an unknown machine seen netbooting (unknownNodes: discover). */
+  discover(mac: string, arch: number | null): NodeRecord {
+    return this.store.get(mac) ?? this.create(mac, null, 'discovered', false, arch, 'netbooted, not in the config');
+  }
+
+  /** Its agent fetched the plan for `session`: a new install attempt starts. */
+  planFetched(node: NodeRecord, session: number, note: string | null): void {
+    this.move(node, 'installing', 'agent fetched the plan', { ...NO_INSTALL, startedAt: this.now(), session, note });
+  }
+
+  /** Writes the report; a failed step fails the install. Reports outside an install are kept, not acted on (false). */
+  stepReported(node: NodeRecord, report: StepReport): boolean {
+    this.store.event(node.mac, { kind: 'step', report });
+    if (node.phase !== 'installing') return false;
+    const rec = node.install;
+    const next: InstallRecord = {
+      ...rec,
+      step: report.step,
+      stepStatus: report.status,
+      stepsDone: report.status === 'succeeded' && !rec.stepsDone.includes(report.step) ? [...rec.stepsDone, report.step] : rec.stepsDone,
+    };
+    if (report.step === 'receive' && report.bytes !== undefined) {
+      next.bytes = report.bytes;
+      next.rateBytesPerSec = report.rateBytesPerSec ?? null;
+      if (report.status === 'succeeded') next.receivedBytes = report.bytes;
+    }
+    if (report.status === 'failed') {
+      next.failure = { step: report.step, ...(report.error ?? { code: null, message: `step ${report.step} failed` }) };
+      this.move(node, 'failed', `step ${report.step} failed`, next);
+    } else {
+      this.store.setInstall(node.mac, next);
+    }
+    return true;
+  }
+
+  /** The agent's report after its last step: the node is installed. A repeated report changes nothing. */
+  installCompleted(node: NodeRecord, report: InstallComplete): void {
+    if (node.phase === 'installed') return;
+    this.store.event(node.mac, { kind: 'complete', report });
+    this.move(node, 'installed', 'install complete');
+  }
+
+  /** The node's part of image session `session` ended; only the install that session belongs to changes phase. */
+  sessionEnded(mac: string, session: number, image: string, outcome: SessionOutcome): void {
+    const node = this.store.get(mac);
+    if (!node) return;
+    if (outcome.ok) return this.sessionEvent(mac, session, image, 'received');
+    this.sessionEvent(mac, session, image, 'left', outcome.reason);
+    if (node.phase !== 'installing' || node.install.session !== session) return;
+    const reason = outcome.reason ?? `left session ${session}`;
+    if (outcome.late) {
+      this.move(node, 'install', `${reason}; it joins the next session`, { ...NO_INSTALL, note: `${reason}; it joins the next session` }, session);
+    } else {
+      this.move(node, 'failed', reason, { ...node.install, failure: { step: null, code: null, message: reason } }, session);
+    }
+  }
+
+  sessionEvent(mac: string, session: number, image: string, what: SessionEventKind, note?: string): void {
+    this.store.event(mac, { kind: 'session', session, image, what, ...(note ? { note } : {}) });
+  }
+
+  /** The node cannot install now (its image is missing): said on the node, its agent keeps asking. */
+  blocked(node: NodeRecord, reason: string): void {
+    this.store.event(node.mac, { kind: 'blocked', reason });
+    this.store.setInstall(node.mac, { ...node.install, note: reason });
+  }
+
+  /** Admin: install again at the next boot. */
+  reinstall(node: NodeRecord): void {
+    this.store.event(node.mac, { kind: 'admin', action: 'reinstall' });
+    this.move(node, 'install', 'admin: reinstall', NO_INSTALL);
+  }
+
+  /** Admin: boot the disk from now on; false when it already does. */
+  localboot(node: NodeRecord): boolean {
+    if (node.phase === 'localboot') return false;
+    this.store.event(node.mac, { kind: 'admin', action: 'localboot' });
+    this.move(node, 'localboot', 'admin: localboot');
+    return true;
+  }
+
+  /** Throws the PhaseError a plan fetch would meet, before anything is assigned to the node. */
+  assertPlanAllowed(node: NodeRecord): void {
+    check(node, 'installing');
+  }
+
+  private create(mac: string, hostname: string | null, phase: NodePhase, configured: boolean, arch: number | null, reason: string): NodeRecord {
+    this.store.insert({ mac, hostname, phase, configured, token: newToken(), arch });
+    this.store.event(mac, { kind: 'phase', from: null, to: phase, reason });
+    return this.store.get(mac)!;
+  }
+
+  /** The only write of a phase: checks the machine above, rotates the token, logs the change. */
+  private move(node: NodeRecord, to: NodePhase, reason: string, install: InstallRecord = node.install, session?: number): void {
+    const from = node.phase;
+    check(node, to);
+    const token = to === 'install' && ROTATE_FROM.includes(from) ? newToken() : node.token;
+    this.store.setPhase(node.mac, to, token, install);
+    if (from !== to) {
+      const data: NodeEventData = { kind: 'phase', from, to, reason, ...(session === undefined ? {} : { session }) };
+      this.store.event(node.mac, data);
+    }
+  }
+}
+
+function check(node: NodeRecord, to: NodePhase): void {
+  if (TRANSITIONS[node.phase].includes(to)) return;
+  throw new PhaseError(node.hostname ?? node.mac, node.phase, to, to === 'installing' ? 'run `rackcast node reinstall` first' : 'check the node with `rackcast node show`');
+}

@@ -1,0 +1,252 @@
+import { randomBytes } from 'node:crypto';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Inventory, StepError, StepStatus } from '../../contract/index.ts';
+import type { NodePhase } from '../api-types.ts';
+import type { NodeEventData } from './events.ts';
+
+// Node rows and their event log in SQLite. Every change is written before the call returns,
+// so a restart loses nothing. The store keeps what it is given: which phase follows which,
+// and when a token changes, is install/lifecycle.ts's to decide.
+
+export type Clock = () => number;
+
+export interface NodeRecord {
+  mac: string;
+  hostname: string | null;
+  phase: NodePhase;
+  configured: boolean;
+  /** The agent's bearer token while an install or inventory may run. */
+  token: string | null;
+  arch: number | null;
+  ip: string | null;
+  inventory: Inventory | null;
+  lastSeen: number | null;
+  updated: number;
+  install: InstallRecord;
+}
+
+/** Why the current install failed: the agent's report of its step, or the server's reason. */
+export interface InstallFailure extends Omit<StepError, 'code'> {
+  step: string | null;
+  code: string | null;
+}
+
+/**
+ * The node's current install, kept up to date as its reports arrive, so `rackcast status`
+ * reads one row per node instead of its events. A reinstall starts a fresh one.
+ */
+export interface InstallRecord {
+  /** When the agent fetched its plan (ms); null while none did. */
+  startedAt: number | null;
+  session: number | null;
+  /** The step last reported, and how it stands. */
+  step: string | null;
+  stepStatus: StepStatus | null;
+  /** Steps that succeeded, in order. */
+  stepsDone: string[];
+  /** The stream received so far (the receive step), its rate while it runs, and its size once whole. */
+  bytes: number | null;
+  rateBytesPerSec: number | null;
+  receivedBytes: number | null;
+  failure: InstallFailure | null;
+  /** Why the node waits (the next session, a missing image). */
+  note: string | null;
+}
+
+export const NO_INSTALL: InstallRecord = {
+  startedAt: null,
+  session: null,
+  step: null,
+  stepStatus: null,
+  stepsDone: [],
+  bytes: null,
+  rateBytesPerSec: null,
+  receivedBytes: null,
+  failure: null,
+  note: null,
+};
+
+export interface StoredEvent {
+  time: number;
+  data: NodeEventData;
+}
+
+interface Row {
+  mac: string;
+  hostname: string | null;
+  phase: string;
+  configured: number;
+  token: string | null;
+  arch: number | null;
+  ip: string | null;
+  inventory: string | null;
+  last_seen: number | null;
+  updated: number;
+  install: string | null;
+}
+
+/** user_version of the schema below; older databases are brought up to it on open. */
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS nodes (
+  mac TEXT PRIMARY KEY,
+  hostname TEXT,
+  phase TEXT NOT NULL,
+  configured INTEGER NOT NULL DEFAULT 0,
+  token TEXT UNIQUE,
+  arch INTEGER,
+  ip TEXT,
+  inventory TEXT,
+  last_seen INTEGER,
+  updated INTEGER NOT NULL,
+  install TEXT
+);
+CREATE INDEX IF NOT EXISTS nodes_by_hostname ON nodes (hostname);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  mac TEXT NOT NULL,
+  time INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_mac ON events (mac, id);
+`;
+
+/**
+ * Version 0 kept events as prose (a message column). They are kept aside, not converted:
+ * nothing reads them, and the nodes' phases and tokens carry over as they are.
+ */
+function migrate(db: DatabaseSync): void {
+  const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+  if (version >= SCHEMA_VERSION) return;
+  const columns = (table: string) => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+  if (columns('events').includes('message')) db.exec('ALTER TABLE events RENAME TO events_v0; DROP INDEX IF EXISTS events_by_mac;');
+  const nodeColumns = columns('nodes');
+  if (nodeColumns.length > 0 && !nodeColumns.includes('install')) db.exec('ALTER TABLE nodes ADD COLUMN install TEXT');
+  db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+}
+
+export function newToken(): string {
+  return randomBytes(32).toString('hex');
+}
+
+function toRecord(r: Row): NodeRecord {
+  return {
+    mac: r.mac,
+    hostname: r.hostname,
+    phase: r.phase as NodePhase,
+    configured: r.configured === 1,
+    token: r.token,
+    arch: r.arch,
+    ip: r.ip,
+    inventory: r.inventory ? (JSON.parse(r.inventory) as Inventory) : null,
+    lastSeen: r.last_seen,
+    updated: r.updated,
+    install: r.install ? (JSON.parse(r.install) as InstallRecord) : NO_INSTALL,
+  };
+}
+
+export interface NewNode {
+  mac: string;
+  hostname: string | null;
+  phase: NodePhase;
+  configured: boolean;
+  token: string;
+  arch: number | null;
+}
+
+export class NodeStore {
+  private readonly db: DatabaseSync;
+  private readonly now: Clock;
+  /** Prepared once: a boot storm runs these thousands of times a second. */
+  private readonly q: Record<'get' | 'byHostname' | 'byToken' | 'list' | 'insert' | 'configured' | 'phase' | 'install' | 'seen' | 'inventory' | 'event' | 'events', StatementSync>;
+
+  constructor(db: DatabaseSync, now: Clock = Date.now) {
+    this.db = db;
+    this.now = now;
+    migrate(db);
+    db.exec(SCHEMA);
+    this.q = {
+      get: db.prepare('SELECT * FROM nodes WHERE mac = ?'),
+      byHostname: db.prepare('SELECT * FROM nodes WHERE hostname = ?'),
+      byToken: db.prepare('SELECT * FROM nodes WHERE token = ?'),
+      list: db.prepare('SELECT * FROM nodes ORDER BY hostname IS NULL, hostname, mac'),
+      insert: db.prepare('INSERT INTO nodes (mac, hostname, phase, configured, token, arch, updated) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      configured: db.prepare('UPDATE nodes SET hostname = ?, configured = ? WHERE mac = ?'),
+      phase: db.prepare('UPDATE nodes SET phase = ?, token = ?, install = ?, updated = ? WHERE mac = ?'),
+      install: db.prepare('UPDATE nodes SET install = ?, updated = ? WHERE mac = ?'),
+      seen: db.prepare('UPDATE nodes SET last_seen = ?, arch = COALESCE(?, arch), ip = COALESCE(?, ip) WHERE mac = ?'),
+      inventory: db.prepare('UPDATE nodes SET inventory = ?, updated = ? WHERE mac = ?'),
+      event: db.prepare('INSERT INTO events (mac, time, kind, data) VALUES (?, ?, ?, ?)'),
+      events: db.prepare('SELECT time, data FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?'),
+    };
+  }
+
+  get(mac: string): NodeRecord | null {
+    const r = this.q.get.get(mac) as Row | undefined;
+    return r ? toRecord(r) : null;
+  }
+
+  byHostname(hostname: string): NodeRecord | null {
+    const r = this.q.byHostname.get(hostname) as Row | undefined;
+    return r ? toRecord(r) : null;
+  }
+
+  byToken(token: string): NodeRecord | null {
+    const r = this.q.byToken.get(token) as Row | undefined;
+    return r ? toRecord(r) : null;
+  }
+
+  list(): NodeRecord[] {
+    return (this.q.list.all() as unknown as Row[]).map(toRecord);
+  }
+
+  insert(n: NewNode): void {
+    this.q.insert.run(n.mac, n.hostname, n.phase, n.configured ? 1 : 0, n.token, n.arch, this.now());
+  }
+
+  setConfigured(mac: string, hostname: string | null, configured: boolean): void {
+    this.q.configured.run(hostname, configured ? 1 : 0, mac);
+  }
+
+  /** Phase, token and install record in one write. */
+  setPhase(mac: string, phase: NodePhase, token: string | null, install: InstallRecord): void {
+    this.q.phase.run(phase, token, JSON.stringify(install), this.now(), mac);
+  }
+
+  setInstall(mac: string, install: InstallRecord): void {
+    this.q.install.run(JSON.stringify(install), this.now(), mac);
+  }
+
+  /** Notes a network boot (DHCP or script fetch): last seen, architecture, address. */
+  seen(mac: string, fields: { arch?: number | null; ip?: string | null }): void {
+    this.q.seen.run(this.now(), fields.arch ?? null, fields.ip ?? null, mac);
+  }
+
+  setInventory(mac: string, inventory: Inventory): void {
+    this.q.inventory.run(JSON.stringify(inventory), this.now(), mac);
+  }
+
+  event(mac: string, data: NodeEventData): void {
+    this.q.event.run(mac, this.now(), data.kind, JSON.stringify(data));
+  }
+
+  /** The newest `limit` events of a node, oldest first. */
+  events(mac: string, limit = 100): StoredEvent[] {
+    const rows = this.q.events.all(mac, limit) as unknown as { time: number; data: string }[];
+    return rows.reverse().map((r) => ({ time: r.time, data: JSON.parse(r.data) as NodeEventData }));
+  }
+
+  transaction<T>(fn: () => T): T {
+    this.db.exec('BEGIN');
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
