@@ -4,7 +4,7 @@ import type { StepContext } from './context.ts';
 import type { ExecOptions, ExecResult } from './exec.ts';
 
 // Tools that run inside the installed image (grub-install, hooks) need the kernel's API
-// filesystems there: without /dev grub-install cannot find the disk (agent-notes pitfall 3).
+// filesystems there: without /dev grub-install cannot find the disk.
 
 const API_FILESYSTEMS = ['/dev', '/proc', '/sys', '/run'];
 

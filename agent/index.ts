@@ -9,4 +9,5 @@ export { ReportClient, ServerError, type ReportClientOptions } from './report-cl
 export { parseAgentConfig, parseKernelParams, parseBootif, type AgentConfig } from './cmdline.ts';
 export { AgentError, CommandFailedError } from './errors.ts';
 export { HOST_TOOLS, BUSYBOX_TOOLS } from './tools.ts';
+export { INITRD_MARKER, MODULES_ALWAYS, UDHCPC_SCRIPT } from './initrd-paths.ts';
 export { STEPS } from './steps/index.ts';

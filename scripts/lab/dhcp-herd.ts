@@ -6,7 +6,7 @@
 //                                 [--mac-prefix 02:00] [--port 67] [--arch 0]
 import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
-import { decodeDhcp, encodePacket, FLAG_BROADCAST, MessageType, type DhcpPacket } from '../../bootserver/dhcp/packet.ts';
+import { decodeDhcp, encodePacket, FLAG_BROADCAST, MessageType, type DhcpPacket } from '../../bootserver/index.ts';
 
 const { values: v } = parseArgs({
   options: {

@@ -5,7 +5,7 @@
 //        [--from-port 68] [--wait-ms 3000] [--repeat 1]
 import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
-import { decodeDhcp, formatDhcp } from '../../bootserver/dhcp/packet.ts';
+import { decodeDhcp, formatDhcp } from '../../bootserver/index.ts';
 
 const { values: v } = parseArgs({
   options: {

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { useBootLab } from '../helpers/boot-lab.ts';
-import { MARKER } from '../helpers/test-initrd.ts';
+import { MARKER } from '../../scripts/lab/test-initrd.ts';
 
 // BIOS: SeaBIOS + QEMU's iPXE NIC ROM, full DHCP from rackcast, the per-node script, kernel
 // and initrd over HTTP, up to the test initrd's marker with the rackcast.* parameters.

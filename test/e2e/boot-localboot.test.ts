@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { useBootLab } from '../helpers/boot-lab.ts';
 import { DISK_MARKER, writeMarkerDisk } from '../helpers/boot-disk.ts';
-import { MARKER, REPORTED } from '../helpers/test-initrd.ts';
+import { MARKER, REPORTED } from '../../scripts/lab/test-initrd.ts';
 
 // The whole cycle on one VM: PXE -> installer (the test initrd fetches the plan with its
 // token and reports the bootloader step, as the agent will) -> the node is installed ->

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { useBootLab } from '../helpers/boot-lab.ts';
-import { MARKER } from '../helpers/test-initrd.ts';
+import { MARKER } from '../../scripts/lab/test-initrd.ts';
 
 // proxyDHCP: the site's DHCP server (dnsmasq, addresses only, own namespace) and rackcast
 // in proxy mode on one LAN. OVMF's PXE takes the address from one and the boot file from

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { useBootLab } from '../helpers/boot-lab.ts';
-import { MARKER } from '../helpers/test-initrd.ts';
+import { MARKER } from '../../scripts/lab/test-initrd.ts';
 
 // UEFI with QEMU's iPXE EFI ROM: everything after DHCP over HTTP, with an initrd padded past
 // 40 MiB (the size class of a real installer), kept alive between kernel and initrd.

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { useBootLab } from '../helpers/boot-lab.ts';
-import { MARKER } from '../helpers/test-initrd.ts';
+import { MARKER } from '../../scripts/lab/test-initrd.ts';
 
 // UEFI HTTP boot (client architecture 16): OVMF with its PXE turned off asks DHCP as
 // "HTTPClient", gets ipxe.efi as a URL with option 60 HTTPClient, and chains on from there.

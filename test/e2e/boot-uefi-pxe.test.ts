@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { useBootLab } from '../helpers/boot-lab.ts';
-import { MARKER } from '../helpers/test-initrd.ts';
+import { MARKER } from '../../scripts/lab/test-initrd.ts';
 
 // UEFI without an iPXE ROM: OVMF's own PXE client gets ipxe.efi over TFTP from rackcast
 // (after EDK2's tsize probe), that iPXE asks DHCP again and gets the script.

@@ -6,7 +6,7 @@ import { expect, test } from 'vitest';
 import type { InstallStatus } from '../../bootserver/api-types.ts';
 import type { Vm } from '../../scripts/lab/qemu.ts';
 import { useBootLab, type BootLab } from '../helpers/boot-lab.ts';
-import { REPO } from '../helpers/test-initrd.ts';
+import { REPO } from '../../scripts/lab/test-initrd.ts';
 
 // The mission end to end with the real parts: `rackcast serve` in a lab namespace, the
 // real initrd and agent, three VMs that PXE-boot at once, join one multicast session of

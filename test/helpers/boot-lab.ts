@@ -1,8 +1,8 @@
 import { afterAll, beforeAll } from 'vitest';
 import { BootLab, type BootLabOptions } from '../../scripts/lab/boot-lab.ts';
-import { KERNEL, testInitrd } from './test-initrd.ts';
+import { KERNEL, testInitrd } from '../../scripts/lab/test-initrd.ts';
 
-// Boot labs for tests: by default they serve the small test initrd (test-initrd.ts).
+// Boot labs for tests: by default they serve the small test initrd (scripts/lab/test-initrd.ts).
 
 export { BootLab, NODE_MAC, SRV_IP, type ConfigDoc } from '../../scripts/lab/boot-lab.ts';
 

@@ -5,7 +5,7 @@ import { expect, test } from 'vitest';
 import type { NodeDetail } from '../../../bootserver/api-types.ts';
 import { Vm } from '../../../scripts/lab/qemu.ts';
 import { useBootLab } from '../../helpers/boot-lab.ts';
-import { REPO } from '../../helpers/test-initrd.ts';
+import { REPO } from '../../../scripts/lab/test-initrd.ts';
 
 // One VM installs itself from `rackcast serve` with the real initrd: PXE, Debian kernel,
 // drivers by modalias, DHCP on the BOOTIF NIC, the plan, the image directory streamed

@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { parseConfig } from '../../../bootserver/config.ts';
-import { renderScript } from '../../../bootserver/http/ipxe.ts';
-import { Lifecycle } from '../../../bootserver/install/lifecycle.ts';
-import { StatePolicy } from '../../../bootserver/policy.ts';
-import { openStateDb } from '../../../bootserver/state/db.ts';
-import { describeEvent } from '../../../bootserver/state/events.ts';
-import { NodeStore } from '../../../bootserver/state/node-store.ts';
+import { parseConfig } from '../../../../bootserver/config.ts';
+import { renderScript } from '../../../../bootserver/http/ipxe.ts';
+import { Lifecycle } from '../../../../bootserver/install/lifecycle.ts';
+import { StatePolicy } from '../../../../bootserver/policy.ts';
+import { openStateDb } from '../../../../bootserver/state/db.ts';
+import { describeEvent } from '../../../../bootserver/state/events.ts';
+import { NodeStore } from '../../../../bootserver/state/node-store.ts';
 
 const dirs: string[] = [];
 afterEach(() => {

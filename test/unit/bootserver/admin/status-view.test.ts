@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
-import type { InstallStatus, NodeProgress } from '../../../bootserver/api-types.ts';
-import { renderStatus } from '../../../bootserver/admin/status-view.ts';
+import type { InstallStatus, NodeProgress } from '../../../../bootserver/api-types.ts';
+import { renderStatus } from '../../../../bootserver/admin/status-view.ts';
 
 const base: NodeProgress = {
   mac: '52:54:00:78:00:10', hostname: 'n001', phase: 'installing', image: 'debian12', session: 2, step: 'receive', stepStatus: 'running',

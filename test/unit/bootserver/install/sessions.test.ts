@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { CastReceiver } from '../../../cast/index.ts';
-import { silentLogger } from '../../../common/log.ts';
-import { parseConfig, type BootConfig } from '../../../bootserver/config.ts';
-import { Lifecycle } from '../../../bootserver/install/lifecycle.ts';
-import { SessionManager } from '../../../bootserver/install/sessions.ts';
-import { openStateDb } from '../../../bootserver/state/db.ts';
-import { describeEvent } from '../../../bootserver/state/events.ts';
-import { NodeStore } from '../../../bootserver/state/node-store.ts';
+import { CastReceiver } from '../../../../cast/index.ts';
+import { silentLogger } from '../../../../common/log.ts';
+import { parseConfig, type BootConfig } from '../../../../bootserver/config.ts';
+import { Lifecycle } from '../../../../bootserver/install/lifecycle.ts';
+import { SessionManager } from '../../../../bootserver/install/sessions.ts';
+import { openStateDb } from '../../../../bootserver/state/db.ts';
+import { describeEvent } from '../../../../bootserver/state/events.ts';
+import { NodeStore } from '../../../../bootserver/state/node-store.ts';
 
 // Session assignment with real senders on loopback: one receiver is served point-to-point,
 // which loopback carries. Two images wait side by side on their own ports; a node that

@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 
 // The e2e test initrd: busybox-static and an /init that prints one marker line with the
 // rackcast.* kernel parameters it got, and with `rctest.report=1` also brings the NIC up,
-// fetches the plan with the node token, reports the bootloader step and reboots: the
+// fetches the plan with the node token, sends the completion report and reboots: the
 // server-side half of an install without the real agent. Written as a newc cpio here
 // (no cpio tool needed); the kernel and its modules come from scripts/kernel.sh.
 
@@ -38,7 +38,7 @@ if [ -n "$report" ]; then
   auth="Authorization: Bearer $token"
   wget -q -O /tmp/plan.json --header "$auth" "$server/api/v1/agent/plan" && echo "RACKCAST-TEST-PLAN $(cat /tmp/plan.json)"
   wget -q -O - --header "$auth" --header 'Content-Type: application/json' \\
-    --post-data '{"step":"bootloader","status":"succeeded","durationMs":1}' "$server/api/v1/agent/step" >/dev/null &&
+    --post-data '{"durationMs":1}' "$server/api/v1/agent/complete" >/dev/null &&
     echo "${REPORTED}"
   sync; reboot -f
 fi

@@ -1,13 +1,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { BOOTP_MIN_BYTES, decodeDhcp, encodeDhcpReply, encodePacket, formatDhcp, MessageType } from '../../../bootserver/dhcp/packet.ts';
-import { DecodeError } from '../../../bootserver/errors.ts';
-import { readUdpPcap } from '../../helpers/pcap.ts';
+import { BOOTP_MIN_BYTES, decodeDhcp, encodeDhcpReply, encodePacket, formatDhcp, MessageType } from '../../../../bootserver/dhcp/packet.ts';
+import { DecodeError } from '../../../../bootserver/errors.ts';
+import { readUdpPcap } from '../../../helpers/pcap.ts';
 
 // The codec against DHCP traffic of real clients (scripts/capture-dhcp-fixtures.ts):
 // iPXE (BIOS and EFI), OVMF's PXE and HTTP boot, udhcpc and dhclient, plus dnsmasq's replies.
 
-export const FIXTURES = ['ipxe-bios', 'ipxe-efi', 'edk2-pxe', 'edk2-http', 'udhcpc', 'dhclient'];
+const FIXTURES = ['ipxe-bios', 'ipxe-efi', 'edk2-pxe', 'edk2-http', 'udhcpc', 'dhclient'];
 
 describe.each(FIXTURES)('captured DHCP traffic of %s', (name) => {
   const datagrams = readUdpPcap(`test/fixtures/pcap/dhcp-${name}.pcap`);
@@ -17,7 +17,9 @@ describe.each(FIXTURES)('captured DHCP traffic of %s', (name) => {
     const t0 = datagrams[0]!.time;
     const text = datagrams.map((d) => `+${(d.time - t0).toFixed(3)} ${d.src}:${d.sport} > ${d.dst}:${d.dport} ${formatDhcp(decodeDhcp(d.payload))}`).join('\n') + '\n';
     const dump = `test/fixtures/pcap/dhcp-${name}.txt`;
-    if (process.env.UPDATE_FIXTURES === '1' || !existsSync(dump)) writeFileSync(dump, text);
+    // A missing dump fails: only UPDATE_FIXTURES=1 writes one, so a lost fixture cannot pass unseen.
+    if (process.env.UPDATE_FIXTURES === '1') writeFileSync(dump, text);
+    expect(existsSync(dump), `${dump} is missing; UPDATE_FIXTURES=1 writes it`).toBe(true);
     expect(text).toBe(readFileSync(dump, 'utf8'));
   });
 

@@ -5,17 +5,17 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { silentLogger } from '../../../common/log.ts';
-import type { InstallStatus, NodeDetail, NodeSummary, ServerStatus } from '../../../bootserver/api-types.ts';
-import type { InstallPlan } from '../../../contract/index.ts';
-import { parseConfig, type BootConfig } from '../../../bootserver/config.ts';
-import { BootServer } from '../../../bootserver/server.ts';
-import { collect } from '../../../scripts/lab/netns.ts';
+import { silentLogger } from '../../../../common/log.ts';
+import type { InstallStatus, NodeDetail, NodeSummary, ServerStatus } from '../../../../bootserver/api-types.ts';
+import type { InstallPlan } from '../../../../contract/index.ts';
+import { parseConfig, type BootConfig } from '../../../../bootserver/config.ts';
+import { BootServer } from '../../../../bootserver/server.ts';
+import { collect } from '../../../../scripts/lab/netns.ts';
 
 // The HTTP side for real on loopback: iPXE scripts from state, installer files, the
 // admin API and CLI, and the agent calls of docs/agent-api.md. DHCP and TFTP are off here.
 
-const CLI = resolve(import.meta.dirname, '../../../cli/main.ts');
+const CLI = resolve(import.meta.dirname, '../../../../cli/main.ts');
 const N1 = '52:54:00:78:00:10';
 const PORTBASE = 20000 + 2 * Math.floor(Math.random() * 10000);
 let dir: string;

@@ -1,17 +1,17 @@
 import { DatabaseSync } from 'node:sqlite';
 import { beforeEach, describe, expect, test } from 'vitest';
-import { createLogger, type LogRecord } from '../../../common/log.ts';
-import { parseConfig, type BootConfig } from '../../../bootserver/config.ts';
-import { Counters } from '../../../bootserver/counters.ts';
-import { decodeDhcp, encodePacket, FLAG_BROADCAST, MessageType, type DhcpOptions, type DhcpPacket } from '../../../bootserver/dhcp/packet.ts';
-import { ProxyDhcp } from '../../../bootserver/dhcp/proxy.ts';
-import type { Arrival, Outgoing } from '../../../bootserver/dhcp/reply.ts';
-import { FullDhcp } from '../../../bootserver/dhcp/full.ts';
-import { LeaseStore, OFFER_HOLD_MS } from '../../../bootserver/dhcp/leases.ts';
-import { Lifecycle } from '../../../bootserver/install/lifecycle.ts';
-import { StatePolicy } from '../../../bootserver/policy.ts';
-import { NodeStore } from '../../../bootserver/state/node-store.ts';
-import { readUdpPcap } from '../../helpers/pcap.ts';
+import { createLogger, type LogRecord } from '../../../../common/log.ts';
+import { parseConfig, type BootConfig } from '../../../../bootserver/config.ts';
+import { Counters } from '../../../../bootserver/counters.ts';
+import { decodeDhcp, encodePacket, FLAG_BROADCAST, MessageType, type DhcpOptions, type DhcpPacket } from '../../../../bootserver/dhcp/packet.ts';
+import { ProxyDhcp } from '../../../../bootserver/dhcp/proxy.ts';
+import type { Arrival, Outgoing } from '../../../../bootserver/dhcp/reply.ts';
+import { FullDhcp } from '../../../../bootserver/dhcp/full.ts';
+import { LeaseStore, OFFER_HOLD_MS } from '../../../../bootserver/dhcp/leases.ts';
+import { Lifecycle } from '../../../../bootserver/install/lifecycle.ts';
+import { StatePolicy } from '../../../../bootserver/policy.ts';
+import { NodeStore } from '../../../../bootserver/state/node-store.ts';
+import { readUdpPcap } from '../../../helpers/pcap.ts';
 
 // DHCP decisions from real client packets (captured iPXE, OVMF PXE and HTTP boot, udhcpc,
 // dhclient), answered by the full server and the proxy without sockets.
