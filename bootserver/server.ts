@@ -20,7 +20,7 @@ import { TftpServer } from './tftp.ts';
 
 // The boot server: state, policy and the three protocols wired together. Built from a
 // validated config and, for DHCP, sockets that are already bound to the boot interface
-// (see dhcp-socket.ts); everything it starts, stop() ends.
+// (see dhcp/socket.ts); everything it starts, stop() ends.
 
 export interface BootServerOptions {
   cfg: BootConfig;

@@ -11,7 +11,7 @@ import type { NodeEventData } from '../state/events.ts';
 
 // Full-mode DHCP (rackcast owns the addresses of the boot network): RFC 2131 server
 // behaviour for DISCOVER, REQUEST in all four client states, DECLINE, RELEASE and INFORM,
-// relays, and the boot answer for netbooting clients. Decides only; dhcp-listener.ts owns
+// relays, and the boot answer for netbooting clients. Decides only; listener.ts owns
 // the sockets.
 
 /** A DHCP step of a node (offer, ack, nak, release), for its event log. */
