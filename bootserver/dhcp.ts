@@ -1,10 +1,10 @@
 import type { Logger } from '../common/log.ts';
+import { broadcastOf, inSubnet, intToIp } from '../udp/index.ts';
 import type { BootConfig, SubnetConfig } from './config.ts';
 import type { Counters } from './counters.ts';
 import { BOOTREQUEST, encodeDhcpReply, MESSAGE_NAMES, MessageType, type DhcpOptions, type DhcpPacket } from './dhcp-packet.ts';
 import { destination, replyTo, withStage, type Arrival, type DhcpResponder, type Outgoing } from './dhcp-reply.ts';
 import { firstStageFor, identifyClient, type BootClient, type FirstStage } from './firmware.ts';
-import { broadcastOf, inSubnet, intToIp } from './ipv4.ts';
 import type { LeaseStore } from './leases.ts';
 import type { Admission, BootPolicy } from './policy.ts';
 

@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
+import { inSubnet, intToIp, ipToInt } from '../udp/index.ts';
 import type { Reservation, SubnetConfig } from './config.ts';
-import { inSubnet, intToIp, ipToInt } from './ipv4.ts';
 import type { Clock } from './state.ts';
 
 // The address pool of full-mode DHCP: reservations by MAC, leases that persist in the state

@@ -1,7 +1,7 @@
+import { inSubnet } from '../udp/index.ts';
 import type { InstallPlan } from './api-types.ts';
 import type { BootConfig, NodeConfig } from './config.ts';
 import { ApiError } from './errors.ts';
-import { inSubnet } from './ipv4.ts';
 
 // The InstallPlan the agent fetches: the node's effective profile from the config (defaults
 // < groups < node) plus the cast session it joins (sessions.ts chooses it).

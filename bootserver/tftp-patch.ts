@@ -5,7 +5,7 @@ import Request from 'tftp/lib/protocol/request.js';
 import IncomingRequest from 'tftp/lib/protocol/server/incoming-request.js';
 import ServerWriter from 'tftp/lib/protocol/server/writer.js';
 import { BatchReader, BatchWriter, type CastIo, type ReaderStats } from '../cast/mmsg.ts';
-import { ipToInt } from '../cast/net.ts';
+import { ipToInt } from '../udp/index.ts';
 import { BootError } from './errors.ts';
 
 // Runtime corrections to the npm `tftp` server (gagle/node-tftp 0.1.2), applied when this

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { getRawAsset, isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
-import { intToIp } from './net.ts';
+import { intToIp } from '../udp/index.ts';
 
 // The data path through cast/native/mmsg.c: sendmmsg and recvmmsg, up to 64 datagrams per
 // system call and per JavaScript callback, on sockets that dgram opened and configured.

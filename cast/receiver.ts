@@ -2,6 +2,7 @@ import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { silentLogger, type Logger } from '../common/log.ts';
+import { isMulticast } from '../udp/index.ts';
 import {
   Cap,
   CAPS_DEFAULT,
@@ -32,7 +33,7 @@ import {
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
 import { BatchReader, unbatchedReason, type CastIo, type Peer } from './mmsg.ts';
-import { isMulticast, openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
+import { openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 
 export interface ReceiverOptions {
   interface?: string;

@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { silentLogger, type Logger } from '../common/log.ts';
+import { ipToInt, isMulticast, sameSubnet } from '../udp/index.ts';
 import {
   bitSet,
   Cap,
@@ -32,7 +33,7 @@ import {
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
 import { BatchWriter, unbatchedReason, type CastIo } from './mmsg.ts';
-import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
+import { defaultDataAddress, openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { packetOf, runOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';

@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, describe, expect, test } from 'vitest';
 import { BatchReader, BatchWriter, mmsgAddon, mmsgSelfCheck, type Peer, type ReaderStats } from '../../../cast/mmsg.ts';
-import { ipToInt } from '../../../cast/net.ts';
+import { ipToInt } from '../../../udp/index.ts';
 
 // cast/native/mmsg.c through its TypeScript side, on real loopback sockets. `make test-unit`
 // builds the addon first; without it these fail on purpose, since cast would silently run
