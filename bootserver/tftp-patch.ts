@@ -4,8 +4,7 @@ import tftpPackage from 'tftp/package.json' with { type: 'json' };
 import Request from 'tftp/lib/protocol/request.js';
 import IncomingRequest from 'tftp/lib/protocol/server/incoming-request.js';
 import ServerWriter from 'tftp/lib/protocol/server/writer.js';
-import { BatchReader, BatchWriter, type CastIo, type ReaderStats } from '../cast/mmsg.ts';
-import { ipToInt } from '../udp/index.ts';
+import { BatchReader, BatchWriter, ipToInt, type BatchIo, type ReaderStats } from '../udp/index.ts';
 import { BootError } from './errors.ts';
 
 // Runtime corrections to the npm `tftp` server (gagle/node-tftp 0.1.2), applied when this
@@ -59,7 +58,7 @@ export function setTransferIo(o: { batched: boolean; busyPollUs: number }): void
 }
 
 /** Transfers since start, by how their socket moved datagrams. */
-export function tftpTransferIo(): Record<CastIo, number> {
+export function tftpTransferIo(): Record<BatchIo, number> {
   return { mmsg: io.mmsg, dgram: io.dgram };
 }
 

@@ -1,10 +1,10 @@
 import tftp, { type GetRequest, type PutResponse, type Server } from 'tftp';
 import type { Logger } from '../common/log.ts';
+import { mmsgLoadError } from '../udp/index.ts';
 import type { BootConfig } from './config.ts';
 import type { Counters } from './counters.ts';
 import { BootError } from './errors.ts';
 import type { ServedFiles } from './files.ts';
-import { mmsgLoadError } from '../cast/mmsg.ts';
 import { setTransferIo, tftpReaderStats, tftpTransferDrops, tftpTransferIo } from './tftp-patch.ts';
 
 // TFTP for the first-stage binaries only (undionly.kpxe, ipxe.efi, ...; kernels and
@@ -60,7 +60,7 @@ export class TftpServer {
     server.on('error', (err: Error) => this.d.log.error('tftp socket error', { error: err.message }));
     setTransferIo({ batched: cfg.server.batchIo, busyPollUs: cfg.tftp.busyPollUs });
     const unbatched = cfg.server.batchIo && mmsgLoadError();
-    if (unbatched) this.d.log.warn('TFTP transfers fall back to plain dgram (more CPU per block)', { reason: unbatched });
+    if (unbatched) this.d.log.warn('TFTP transfers fall back to plain dgram (more CPU per block)', { reason: unbatched.message, remedy: unbatched.remedy });
     this.server = server;
   }
 

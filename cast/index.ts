@@ -3,4 +3,3 @@ export { CastSender, SENDER_DEFAULTS, type SenderOptions, type SendResult, type 
 export { CastReceiver, RECEIVER_DEFAULTS, type ReceiverOptions, type ReceiveResult, type ReceiverProgress } from './receiver.ts';
 export type { CastInput } from './slice-reader.ts';
 export { CastError } from './errors.ts';
-export { mmsgSelfCheck, type CastIo } from './mmsg.ts';

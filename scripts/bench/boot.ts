@@ -8,7 +8,7 @@
 // 2. TFTP throughput of a 40 MiB file to real clients (atftp, curl) in another namespace,
 //    and the server's CPU per block (steadier than lockstep throughput on a shared host);
 //    for lockstep clients also to tftp-floor.ts, the least a Node server can do per block,
-//    on dgram and on cast's batched-I/O addon.
+//    on dgram and on the batched-I/O addon (udp/).
 // 3. A thundering herd of simulated DHCP clients (scripts/lab/dhcp-herd.ts) against each.
 // Variants alternate run by run so drift of the shared machine hits all alike; medians.
 //
@@ -232,7 +232,7 @@ function table(title: string, head: string[], rows: string[][]): string {
 
 const report = [
   bootRows.length ? table(`Boot: QEMU start to the initrd marker (in brackets: to the iPXE script), seconds, median of ${RUNS}, TCG; ratio = rackcast / dnsmasq, <= 1.0 is as fast or faster`, ['firmware path', 'rackcast', 'dnsmasq', 'dnsmasq+opt60', 'ratio', 'ratio vs tuned'], bootRows) : '',
-  tftpRows.length ? table(`TFTP: ${v['tftp-mib']} MiB to a real client, MB/s (median of ${TFTP_RUNS}); ratio = rackcast / dnsmasq, >= 1.0 is as fast or faster (dnsmasq has no RFC 7440 windows); node floor = tftp-floor.ts, the least a Node server does per block, on dgram and on cast's addon (mmsg)`, ['client', 'rackcast', 'dnsmasq', 'ratio', 'server CPU us/block (rackcast / dnsmasq)', 'node floor', 'floor / dnsmasq', 'floor, mmsg', 'mmsg floor / dnsmasq'], tftpRows) : '',
+  tftpRows.length ? table(`TFTP: ${v['tftp-mib']} MiB to a real client, MB/s (median of ${TFTP_RUNS}); ratio = rackcast / dnsmasq, >= 1.0 is as fast or faster (dnsmasq has no RFC 7440 windows); node floor = tftp-floor.ts, the least a Node server does per block, on dgram and on the batched-I/O addon (mmsg)`, ['client', 'rackcast', 'dnsmasq', 'ratio', 'server CPU us/block (rackcast / dnsmasq)', 'node floor', 'floor / dnsmasq', 'floor, mmsg', 'mmsg floor / dnsmasq'], tftpRows) : '',
   herdRows.length ? table(`Herd: ${HERD} simulated DHCP clients starting within 10 s (DISCOVER..ACK, broadcast)`, ['server', 'bound', 'failed', 'dup IPs', 'retries', 'p50 ms', 'p99 ms', 'max ms', 'wall s'], herdRows) : '',
 ].join('\n');
 process.stdout.write(report);

@@ -11,7 +11,7 @@ import { Counters } from '../../../bootserver/counters.ts';
 import { ServedFiles } from '../../../bootserver/files.ts';
 import { TftpServer } from '../../../bootserver/tftp.ts';
 import { setTransferIo } from '../../../bootserver/tftp-patch.ts';
-import { mmsgAddon } from '../../../cast/mmsg.ts';
+import { mmsgAddon } from '../../../udp/index.ts';
 import { rrq, tftpGet, type TftpGetOptions } from '../../helpers/tftp-client.ts';
 
 // TFTP on loopback with a client that misbehaves on purpose. The npm package as published
@@ -157,7 +157,7 @@ describe('options, paths and odd clients', () => {
 });
 
 describe('transfer I/O (correction 5 of tftp-patch.ts)', () => {
-  test("transfers read and write through cast's batched-I/O addon; with server.batchIo: false, through dgram; both byte-exact", async () => {
+  test("transfers read and write through the batched-I/O addon; with server.batchIo: false, through dgram; both byte-exact", async () => {
     expect(mmsgAddon(), 'build/native/mmsg.node is missing: run make native').not.toBeNull();
     const before = server.transferCounters();
     const delta = (k: string) => (server.transferCounters()[k] ?? 0) - (before[k] ?? 0);

@@ -1,7 +1,7 @@
-// Batched datagram I/O for cast (loaded by cast/mmsg.ts): sendmmsg and recvmmsg on the fd
-// of a socket that node:dgram opened and configured. Node's dgram makes one system call and
-// one JavaScript callback per datagram; at hundreds of MB/s that, not the protocol, is the
-// ceiling (docs/cast.md). Here one call moves up to 64 datagrams, and a receiver wakes
+// Batched datagram I/O for cast and TFTP (loaded by udp/addon.ts): sendmmsg and recvmmsg on
+// the fd of a socket that node:dgram opened and configured. Node's dgram makes one system
+// call and one JavaScript callback per datagram; at hundreds of MB/s that, not the protocol,
+// is the ceiling (docs/cast.md, "Batched I/O"). Here one call moves up to 64 datagrams, and a receiver wakes
 // JavaScript once per batch; it may also busy-poll for a lockstep peer's next datagram
 // instead of sleeping (busyPoll). Only the data path is here: sockets, options and
 // everything else stay in dgram, which is also the fallback when this addon is absent.
@@ -32,7 +32,7 @@
 #define TRUNCATED 0xffffffffu
 
 static napi_value fail(napi_env env, const char *msg) {
-  napi_throw_error(env, "CAST_MMSG", msg);
+  napi_throw_error(env, "UDP_ADDON", msg);
   return NULL;
 }
 
@@ -270,7 +270,8 @@ static int loop_wanted(uv_loop_t *loop) {
 
 // Reads again and again, for up to the busy-poll budget, instead of going back to sleep: a
 // lockstep peer's answer to what the last batch sent then finds us awake, and neither side
-// pays for a wake-up (on a virtual machine 100 us or more, more than the round trip itself).
+// pays for a wake-up, which on a virtual machine costs more than the round trip itself
+// (docs/bootserver.md, "Busy-polling").
 // Only while nothing else waits for the event loop; yields between reads, so anything
 // runnable on this CPU (the peer itself, on one host) runs first. Returns what recvmmsg
 // last returned, errno as it left it (EAGAIN when the spin gave up or gave way).

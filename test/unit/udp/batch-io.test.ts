@@ -2,12 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, describe, expect, test } from 'vitest';
-import { BatchReader, BatchWriter, mmsgAddon, mmsgSelfCheck, type Peer, type ReaderStats } from '../../../cast/mmsg.ts';
-import { ipToInt } from '../../../udp/index.ts';
+import { BatchReader, BatchWriter, ipToInt, mmsgAddon, mmsgSelfCheck, type Peer, type ReaderStats } from '../../../udp/index.ts';
 
-// cast/native/mmsg.c through its TypeScript side, on real loopback sockets. `make test-unit`
-// builds the addon first; without it these fail on purpose, since cast would silently run
-// its slower dgram path.
+// udp/native/mmsg.c through its TypeScript side, on real loopback sockets. `make test-unit`
+// builds the addon first; without it these fail on purpose, since cast and TFTP would
+// silently run their slower dgram path.
 
 const sockets: dgram.Socket[] = [];
 afterEach(() => {
