@@ -14,7 +14,7 @@ import { LeaseStore } from './leases.ts';
 import { StatePolicy } from './policy.ts';
 import { SessionManager } from './sessions.ts';
 import { NodeStore, newToken, openStateDb } from './state.ts';
-import { TftpServer } from './tftp.ts';
+import { TftpServer } from './tftp/server.ts';
 
 // The boot server: state, policy and the three protocols wired together. Built from a
 // validated config and, for DHCP, sockets that are already bound to the boot interface
