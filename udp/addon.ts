@@ -36,7 +36,8 @@ function load(): { addon: Addon | null; error?: UdpError } {
     try {
       loaded = { addon: loadAddon() };
     } catch (err) {
-      loaded = { addon: null, error: err as UdpError };
+      // dlopen's failure comes coded; unpacking the SEA asset to a file can fail too.
+      loaded = { addon: null, error: err instanceof UdpError ? err : new UdpError('UDP_ADDON_LOAD', `cannot unpack ${MMSG_ASSET}: ${(err as Error).message}`, { cause: err }) };
     }
   }
   return loaded;
@@ -56,7 +57,7 @@ export function mmsgLoadError(): UdpError | undefined {
 export function unbatchedReason(batched: boolean): string | undefined {
   if (batched) return undefined;
   const error = mmsgLoadError();
-  if (error) return `${error.message}: ${error.remedy}`;
+  if (error) return error.remedy ? `${error.message}: ${error.remedy}` : error.message;
   return mmsgAddon() ? "this Node's dgram sockets do not expose their fd" : undefined;
 }
 
