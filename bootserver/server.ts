@@ -16,7 +16,7 @@ import { Lifecycle } from './install/lifecycle.ts';
 import { SessionManager } from './install/sessions.ts';
 import { openStateDb } from './state/db.ts';
 import { NodeStore, newToken } from './state/node-store.ts';
-import { TftpServer } from './tftp.ts';
+import { TftpServer } from './tftp/server.ts';
 
 // The boot server: state, policy and the three protocols wired together. Built from a
 // validated config and, for DHCP, sockets that are already bound to the boot interface

@@ -4,4 +4,3 @@ export { CastReceiver, RECEIVER_DEFAULTS, type ReceiverOptions, type ReceiveResu
 export type { CastInput } from './slice-reader.ts';
 export { CastError } from './errors.ts';
 export { receiveCommand, sendCommand } from './commands.ts';
-export { mmsgSelfCheck, type CastIo } from './mmsg.ts';

@@ -1,34 +1,18 @@
 import dgram from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import os from 'node:os';
+import { intToIp, ipToInt } from '../udp/index.ts';
 import { CastError } from './errors.ts';
 
-// Interface choice, udpcast's address rules, and socket setup. Node's dgram cannot bind
-// a device; a wildcard bind plus IP_MULTICAST_IF and source checks does the same job.
+// Interface choice, udpcast's address rules, and socket setup; the IPv4 arithmetic is udp's.
+// Node's dgram cannot bind a device; a wildcard bind plus IP_MULTICAST_IF and source checks
+// does the same job.
 
 export interface NetInterface {
   name: string;
   address: string;
   netmask: string;
   broadcast: string;
-}
-
-export function ipToInt(ip: string): number {
-  return ip.split('.').reduce((acc, p) => ((acc << 8) | Number(p)) >>> 0, 0);
-}
-
-export function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join('.');
-}
-
-export function isMulticast(ip: string): boolean {
-  const first = ipToInt(ip) >>> 28;
-  return first === 0xe;
-}
-
-export function sameSubnet(a: string, b: string, netmask: string): boolean {
-  const m = ipToInt(netmask);
-  return ((ipToInt(a) & m) >>> 0) === ((ipToInt(b) & m) >>> 0);
 }
 
 /** udpcast's default data group: keep the low 27 bits of the sender IP, set 11101 on top. */

@@ -2,6 +2,7 @@ import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { silentLogger, type Logger } from '../common/log.ts';
+import { BatchReader, isMulticast, unbatchedReason, type BatchIo as CastIo, type Peer } from '../udp/index.ts';
 import {
   Cap,
   CAPS_DEFAULT,
@@ -31,8 +32,7 @@ import {
   WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
-import { BatchReader, unbatchedReason, type CastIo, type Peer } from './mmsg.ts';
-import { isMulticast, openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
+import { openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 
 export interface ReceiverOptions {
   interface?: string;
@@ -47,7 +47,7 @@ export interface ReceiverOptions {
   ttl: number;
   /** Output backlog above which we hold back OKs, so the sender waits for our disk. */
   maxBufferedBytes: number;
-  /** Receive with recvmmsg when the addon is built (cast/mmsg.ts); false: plain dgram. */
+  /** Receive with recvmmsg when the addon is built (udp/); false: plain dgram. */
   batchIo: boolean;
 }
 

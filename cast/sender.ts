@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { silentLogger, type Logger } from '../common/log.ts';
+import { BatchWriter, ipToInt, isMulticast, sameSubnet, unbatchedReason, type BatchIo as CastIo } from '../udp/index.ts';
 import {
   bitSet,
   Cap,
@@ -31,8 +32,7 @@ import {
   WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
-import { BatchWriter, unbatchedReason, type CastIo } from './mmsg.ts';
-import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
+import { defaultDataAddress, openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { packetOf, runOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';
@@ -63,7 +63,7 @@ export interface SenderOptions {
   dropTimeoutMs: number;
   helloIntervalMs: number;
   sndbufBytes: number;
-  /** Send data with sendmmsg when the addon is built (cast/mmsg.ts); false: plain dgram. */
+  /** Send data with sendmmsg when the addon is built (udp/); false: plain dgram. */
   batchIo: boolean;
 }
 

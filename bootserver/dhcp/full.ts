@@ -4,7 +4,7 @@ import type { Counters } from '../counters.ts';
 import { BOOTREQUEST, encodeDhcpReply, MESSAGE_NAMES, MessageType, type DhcpOptions, type DhcpPacket } from './packet.ts';
 import { destination, replyTo, withStage, type Arrival, type DhcpResponder, type Outgoing } from './reply.ts';
 import { firstStageFor, identifyClient, type BootClient, type FirstStage } from '../firmware.ts';
-import { broadcastOf, inSubnet, intToIp } from '../ipv4.ts';
+import { broadcastOf, inSubnet, intToIp } from '../../udp/index.ts';
 import type { LeaseStore } from './leases.ts';
 import type { Admission, BootPolicy } from '../policy.ts';
 import type { NodeEventData } from '../state/events.ts';

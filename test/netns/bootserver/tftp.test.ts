@@ -43,7 +43,8 @@ beforeAll(async () => {
   bl = await testBootLab({ hosts: [{ role: 'cl', cidr: '10.78.0.250/24' }], ra: false });
   bl.config.dhcp = { mode: 'off' };
   // A short first resend keeps lockstep curl quick under loss (each loss costs one); the
-  // server's backoff (tftp-patch.ts) lets atftp, which re-ACKs a gap only once, catch up.
+  // server's backoff (bootserver/tftp/backoff-retransmitter.ts) lets atftp, which re-ACKs a
+  // gap only once, catch up.
   bl.config.tftp = { enabled: true, windowSizeMax: 16, timeoutMs: 300 };
   await bl.startServer();
 });
@@ -67,7 +68,7 @@ describe.each(['atftp', 'curl'] as Client[])('%s', (client) => {
     const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
     expect(delta('tftp.io.mmsg')).toBe(2);
     // Each window (curl: each block) is answered by an ACK. Asleep, the server is woken for
-    // every one; busy-polling, once in up to 16 (tftp-patch.ts, correction 6), more after a
+    // every one; busy-polling, once in up to 16 (bootserver/tftp/transfer-io.ts), more after a
     // spin the client left unanswered (the next 16 windows do not spin): atftp's 80 windows
     // of 8 leave little room for that, curl's 631 blocks much.
     const windows = Object.values(FILES).reduce((n, f) => n + Math.ceil((statSync(f).size + 1) / 1468 / (client === 'curl' ? 1 : 8)), 0);

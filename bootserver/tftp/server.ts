@@ -1,15 +1,19 @@
 import tftp, { type GetRequest, type PutResponse, type Server } from 'tftp';
-import type { Logger } from '../common/log.ts';
-import type { BootConfig } from './config.ts';
-import type { Counters } from './counters.ts';
-import { BootError } from './errors.ts';
-import type { ServedFiles } from './files.ts';
-import { mmsgLoadError } from '../cast/mmsg.ts';
-import { setTransferIo, tftpReaderStats, tftpTransferDrops, tftpTransferIo } from './tftp-patch.ts';
+import type { Logger } from '../../common/log.ts';
+import { mmsgLoadError } from '../../udp/index.ts';
+import type { BootConfig } from '../config.ts';
+import type { Counters } from '../counters.ts';
+import { BootError } from '../errors.ts';
+import type { ServedFiles } from '../files.ts';
+import { applyTftpCorrections } from './corrections.ts';
+import { transferOf } from './transfer.ts';
+import { TransferCounters } from './transfer-counters.ts';
+import { startTransferIo, type TransferIoOptions } from './transfer-io.ts';
 
 // TFTP for the first-stage binaries only (undionly.kpxe, ipxe.efi, ...; kernels and
 // initrds go over HTTP). Read-only, from a symlink-safe root, with the block and window
-// size caps from the config, on the npm `tftp` package corrected by tftp-patch.ts.
+// size caps from the config, on the npm `tftp` package as corrections.ts corrects it; each
+// transfer socket on batched I/O (transfer-io.ts) unless the config or the build says no.
 
 export interface TftpDeps {
   cfg: Pick<BootConfig, 'server' | 'tftp'>;
@@ -27,16 +31,20 @@ const CLIENT_ABORT = /aborted|denied/i;
 
 export class TftpServer {
   private readonly d: TftpDeps;
+  private readonly ioOptions: TransferIoOptions;
   private server: Server | null = null;
   /** Transfers under way, each with its ending (so close() can end them). */
   private readonly active = new Map<GetRequest, () => void>();
+  private readonly transfers = new TransferCounters();
 
   constructor(deps: TftpDeps) {
     this.d = deps;
+    this.ioOptions = { batched: deps.cfg.server.batchIo, busyPollUs: deps.cfg.tftp.busyPollUs };
   }
 
   async listen(): Promise<void> {
     const { cfg } = this.d;
+    applyTftpCorrections();
     const server = tftp.createServer(
       {
         host: cfg.server.address,
@@ -48,7 +56,10 @@ export class TftpServer {
         timeout: cfg.tftp.timeoutMs,
         retries: cfg.tftp.retries,
       },
-      (req, res) => void this.serve(req, res),
+      (req, res) => {
+        this.track(req);
+        void this.serve(req, res);
+      },
     );
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: Error) =>
@@ -58,9 +69,8 @@ export class TftpServer {
       server.listen();
     });
     server.on('error', (err: Error) => this.d.log.error('tftp socket error', { error: err.message }));
-    setTransferIo({ batched: cfg.server.batchIo, busyPollUs: cfg.tftp.busyPollUs });
-    const unbatched = cfg.server.batchIo && mmsgLoadError();
-    if (unbatched) this.d.log.warn('TFTP transfers fall back to plain dgram (more CPU per block)', { reason: unbatched });
+    const unbatched = this.ioOptions.batched && mmsgLoadError();
+    if (unbatched) this.d.log.warn('TFTP transfers fall back to plain dgram (more CPU per block)', { reason: unbatched.message, remedy: unbatched.remedy });
     this.server = server;
   }
 
@@ -75,17 +85,21 @@ export class TftpServer {
   }
 
   /**
-   * Counters of the transfer sockets: drops by reason (wrong TID, runts, duplicate ACKs),
-   * transfers by I/O path, and of ended transfers on the addon their wake-ups and busy-polls.
+   * Counters of this server's transfer sockets: drops by reason (wrong TID, runts, duplicate
+   * ACKs), transfers by I/O path, and for those on the addon their wake-ups and busy-polls.
    */
   transferCounters(): Record<string, number> {
-    const prefixed = (prefix: string, o: Record<string, number>) => Object.entries(o).map(([k, v]) => [`tftp.${prefix}.${k}`, v]);
-    const r = tftpReaderStats();
-    return Object.fromEntries([
-      ...prefixed('dropped', tftpTransferDrops()),
-      ...prefixed('io', { ...tftpTransferIo(), wakeups: r.wakeups }),
-      ...prefixed('busyPoll', { answered: r.spinsAnswered, missed: r.spinsMissed }),
-    ]);
+    return this.transfers.snapshot();
+  }
+
+  /**
+   * Puts a new transfer on its I/O path and counts it until it ends. The package emits
+   * 'request' once the transfer socket is bound and before anything was sent on it, and
+   * 'close' on every ending.
+   */
+  private track(req: GetRequest): void {
+    const t = transferOf(req);
+    req.once('close', this.transfers.add(t, startTransferIo(t, this.ioOptions)));
   }
 
   private async serve(req: GetRequest, res: PutResponse): Promise<void> {

@@ -1,4 +1,6 @@
-// IPv4 addresses as unsigned 32-bit numbers, for pools, subnets and relay checks.
+// IPv4 addresses as unsigned 32-bit numbers (host order), for pools, subnets, relay checks,
+// multicast groups and the addresses the batched-I/O addon takes and reports. Strict: a
+// string that is not a dotted quad throws instead of turning into some other address.
 
 const DOTTED = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -16,6 +18,16 @@ export function ipToInt(text: string): number {
 
 export function intToIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/** 224.0.0.0/4. */
+export function isMulticast(ip: string): boolean {
+  return ipToInt(ip) >>> 28 === 0xe;
+}
+
+export function sameSubnet(a: string, b: string, netmask: string): boolean {
+  const m = ipToInt(netmask);
+  return ((ipToInt(a) & m) >>> 0) === ((ipToInt(b) & m) >>> 0);
 }
 
 export interface Subnet {

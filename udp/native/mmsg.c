@@ -1,7 +1,7 @@
-// Batched datagram I/O for cast (loaded by cast/mmsg.ts): sendmmsg and recvmmsg on the fd
-// of a socket that node:dgram opened and configured. Node's dgram makes one system call and
-// one JavaScript callback per datagram; at hundreds of MB/s that, not the protocol, is the
-// ceiling (docs/cast.md). Here one call moves up to 64 datagrams, and a receiver wakes
+// Batched datagram I/O for cast and TFTP (loaded by udp/addon.ts): sendmmsg and recvmmsg on
+// the fd of a socket that node:dgram opened and configured. Node's dgram makes one system
+// call and one JavaScript callback per datagram; at hundreds of MB/s that, not the protocol,
+// is the ceiling (docs/cast.md, "Batched I/O"). Here one call moves up to 64 datagrams, and a receiver wakes
 // JavaScript once per batch; it may also busy-poll for a lockstep peer's next datagram
 // instead of sleeping (busyPoll). Only the data path is here: sockets, options and
 // everything else stay in dgram, which is also the fallback when this addon is absent.
@@ -31,8 +31,9 @@
 #define META_FIELDS 3
 #define TRUNCATED 0xffffffffu
 
+// Bad arguments: a bug in the TypeScript side (udp/), not something a caller recovers from.
 static napi_value fail(napi_env env, const char *msg) {
-  napi_throw_error(env, "CAST_MMSG", msg);
+  napi_throw_error(env, "UDP_ADDON", msg);
   return NULL;
 }
 
@@ -197,7 +198,16 @@ static napi_value SendRun(napi_env env, napi_callback_info info) {
   return number(env, done);
 }
 
+typedef struct receiver receiver_t;
+
+// What a receive() handle holds: the receiver while it exists. The receiver is freed once
+// libuv has closed its poll (on_closed), which JavaScript cannot see; the box outlives it
+// until the handle is garbage, so a late call through the handle finds NULL, not freed memory.
 typedef struct {
+  receiver_t *r;
+} handle_box_t;
+
+struct receiver {
   uv_poll_t poll;
   uv_loop_t *loop;
   int fd;
@@ -216,10 +226,13 @@ typedef struct {
   struct iovec iov[MAX_BATCH];
   struct mmsghdr msgs[MAX_BATCH];
   struct sockaddr_in from[MAX_BATCH];
-} receiver_t;
+  // The box of its handle; NULL once the handle was collected.
+  handle_box_t *box;
+};
 
 static void on_closed(uv_handle_t *h) {
   receiver_t *r = h->data;
+  if (r->box) r->box->r = NULL;
   close(r->fd);
   napi_delete_reference(r->env, r->staging_ref);
   napi_delete_reference(r->env, r->meta_ref);
@@ -234,6 +247,20 @@ static void stop(receiver_t *r) {
   r->closing = 1;
   uv_poll_stop(&r->poll);
   uv_close((uv_handle_t *)&r->poll, on_closed);
+}
+
+// The handle became garbage. A running receiver holds its callback, and a callback that
+// reaches its handle keeps it alive, so this mostly meets stopped receivers; one nobody
+// stopped and nobody can reach is stopped here, or its fd and buffers would leak.
+static void finalize_box(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  handle_box_t *box = data;
+  if (box->r) {
+    box->r->box = NULL;
+    stop(box->r);
+  }
+  free(box);
 }
 
 // Calls onBatch(n) (n < 0: -errno) inside a callback scope, so promises and nextTick run after.
@@ -270,7 +297,8 @@ static int loop_wanted(uv_loop_t *loop) {
 
 // Reads again and again, for up to the busy-poll budget, instead of going back to sleep: a
 // lockstep peer's answer to what the last batch sent then finds us awake, and neither side
-// pays for a wake-up (on a virtual machine 100 us or more, more than the round trip itself).
+// pays for a wake-up, which on a virtual machine costs more than the round trip itself
+// (docs/bootserver.md, "Busy-polling").
 // Only while nothing else waits for the event loop; yields between reads, so anything
 // runnable on this CPU (the peer itself, on one host) runs first. Returns what recvmmsg
 // last returned, errno as it left it (EAGAIN when the spin gave up or gave way).
@@ -355,10 +383,16 @@ static napi_value Receive(napi_env env, napi_callback_info info) {
   uint32_t batch = (uint32_t)(meta_len / META_FIELDS);
   if (batch == 0 || batch > MAX_BATCH || staging_len / batch < 64) return fail(env, "receive: 1-64 slots of at least 64 bytes");
   receiver_t *r = calloc(1, sizeof *r);
-  if (!r) return fail(env, "receive: out of memory");
+  handle_box_t *box = malloc(sizeof *box);
+  if (!r || !box) {
+    free(r);
+    free(box);
+    return fail(env, "receive: out of memory");
+  }
   r->fd = dup(fd);
   if (r->fd < 0) {
     free(r);
+    free(box);
     return fail(env, "receive: cannot dup the socket");
   }
   r->env = env;
@@ -373,6 +407,7 @@ static napi_value Receive(napi_env env, napi_callback_info info) {
   if (uv_poll_init(r->loop, &r->poll, r->fd) != 0) {
     close(r->fd);
     free(r);
+    free(box);
     return fail(env, "receive: cannot watch the socket");
   }
   // Held until on_closed: the buffers the kernel writes into, the callback, its context.
@@ -385,29 +420,45 @@ static napi_value Receive(napi_env env, napi_callback_info info) {
   napi_create_reference(env, a[3], 1, &r->callback_ref);
   napi_create_reference(env, resource, 1, &r->resource_ref);
   r->poll.data = r;
+  box->r = r;
+  r->box = box;
+  if (napi_create_external(env, box, finalize_box, NULL, &handle) != napi_ok) {
+    r->box = NULL;
+    free(box);
+    stop(r);
+    return fail(env, "receive: cannot create the handle");
+  }
   uv_poll_start(&r->poll, UV_READABLE, on_readable);
-  napi_create_external(env, r, NULL, NULL, &handle);
   return handle;
 }
 
-// The receiver a call names as its first argument, with the call's `argc` arguments in a;
-// NULL (and a thrown error naming `usage`) when they are not that.
-static receiver_t *receiver_arg(napi_env env, napi_callback_info info, size_t argc, napi_value *a, const char *usage) {
+// The box of the handle a call names as its first argument, with the call's `argc` arguments
+// in a; NULL (and a thrown error naming `usage`) when they are not that.
+static handle_box_t *box_arg(napi_env env, napi_callback_info info, size_t argc, napi_value *a, const char *usage) {
   size_t got = argc;
-  void *r;
+  void *box;
   napi_get_cb_info(env, info, &got, a, NULL, NULL);
-  if (got != argc || napi_get_value_external(env, a[0], &r) != napi_ok) {
+  if (got != argc || napi_get_value_external(env, a[0], &box) != napi_ok) {
     fail(env, usage);
     return NULL;
   }
-  return r;
+  return box;
 }
 
-// stop(handle): no more onBatch calls; the dup is closed once libuv released it.
+// The receiver of a handle, unless it was stopped: then NULL, and a thrown UDP_ADDON_STOPPED
+// (from stop() on, whether or not libuv has released it yet, so the answer does not depend
+// on timing).
+static receiver_t *running(napi_env env, handle_box_t *box, const char *msg) {
+  if (box->r && !box->r->closing) return box->r;
+  napi_throw_error(env, "UDP_ADDON_STOPPED", msg);
+  return NULL;
+}
+
+// stop(handle): no more onBatch calls; the dup is closed once libuv released it. Again: nothing.
 static napi_value Stop(napi_env env, napi_callback_info info) {
   napi_value a[1];
-  receiver_t *r = receiver_arg(env, info, 1, a, "stop(handle)");
-  if (r) stop(r);
+  handle_box_t *box = box_arg(env, info, 1, a, "stop(handle)");
+  if (box && box->r) stop(box->r);
   return NULL;
 }
 
@@ -415,17 +466,21 @@ static napi_value Stop(napi_env env, napi_callback_info info) {
 static napi_value BusyPoll(napi_env env, napi_callback_info info) {
   napi_value a[2];
   uint32_t us;
-  receiver_t *r = receiver_arg(env, info, 2, a, "busyPoll(handle, us)");
-  if (!r) return NULL;
+  handle_box_t *box = box_arg(env, info, 2, a, "busyPoll(handle, us)");
+  if (!box) return NULL;
   if (napi_get_value_uint32(env, a[1], &us) != napi_ok) return fail(env, "busyPoll(handle, us)");
-  r->spin_ns = (uint64_t)us * 1000u;
+  receiver_t *r = running(env, box, "busyPoll: the receiver is stopped");
+  if (r) r->spin_ns = (uint64_t)us * 1000u;
   return NULL;
 }
 
-// stats(handle) -> [wakeups, spins answered, spins unanswered], since receive().
+// stats(handle) -> [wakeups, spins answered, spins unanswered], since receive(). BatchReader
+// keeps what this said at stop() as the final numbers.
 static napi_value Stats(napi_env env, napi_callback_info info) {
   napi_value a[1];
-  receiver_t *r = receiver_arg(env, info, 1, a, "stats(handle)");
+  handle_box_t *box = box_arg(env, info, 1, a, "stats(handle)");
+  if (!box) return NULL;
+  receiver_t *r = running(env, box, "stats: the receiver is stopped");
   if (!r) return NULL;
   double v[3] = {r->wakeups, r->spins_answered, r->spins_missed};
   napi_value out;

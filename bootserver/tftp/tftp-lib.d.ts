@@ -1,5 +1,5 @@
 // Types for the parts of the npm `tftp` package (0.1.2, untyped CommonJS) that rackcast
-// uses: the server API, and the internals that tftp-patch.ts corrects.
+// uses: the server API, and the internals that corrections.ts corrects.
 
 declare module 'tftp' {
   import type { EventEmitter } from 'node:events';
@@ -52,7 +52,7 @@ declare module 'tftp' {
 }
 
 declare module 'tftp/lib/protocol/server/writer.js' {
-  const ServerWriter: { prototype: Record<string, unknown> };
+  const ServerWriter: { prototype: Record<PropertyKey, unknown> };
   export default ServerWriter;
 }
 
