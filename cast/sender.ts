@@ -31,6 +31,7 @@ import {
   WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
+import { Lifecycle, type CastWarning } from './lifecycle.ts';
 import { BatchWriter, unbatchedReason, type CastIo } from './mmsg.ts';
 import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
@@ -126,7 +127,7 @@ export type SenderEvents = {
   'receiver-left': [ReceiverReport];
   started: [{ receivers: number; pointToPoint: boolean; sliceBlocks: number; dataAddress: string }];
   progress: [SenderProgress];
-  warning: [{ code: string; message: string }];
+  warning: [CastWarning];
 };
 
 /** A slice on its way: first pass, then REQACK rounds until every live receiver has it. */
@@ -179,6 +180,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     foreign: 0,
     refused: 0,
   };
+  private readonly life: Lifecycle<SendResult>;
 
   private iface!: NetInterface;
   private rdv = '';
@@ -187,7 +189,6 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private data: dgram.Socket | null = null;
   private batch: BatchWriter | null = null;
   private started = false;
-  private finished = false;
   private startedAt = 0;
   /** Data goes to the one receiver's own address (udpcast's point-to-point mode). */
   private pointToPoint = false;
@@ -207,32 +208,22 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private pumpTimer: NodeJS.Timeout | null = null;
   private limiter: RateLimiter | null = null;
   private srttMs = 10;
-  private timers: NodeJS.Timeout[] = [];
-  private resolve!: (r: SendResult) => void;
-  private reject!: (e: Error) => void;
-  private lastProgress = { at: 0, bytes: 0 };
 
   constructor(options: Partial<SenderOptions> = {}, deps: { log?: Logger } = {}) {
     super();
     this.options = { ...SENDER_DEFAULTS, ...options };
     this.log = deps.log ?? silentLogger;
+    this.life = new Lifecycle({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
   }
 
   /** Sends `input` to every receiver that joins; resolves with a per-receiver report. */
   send(input: CastInput, opts: { signal?: AbortSignal } = {}): Promise<SendResult> {
-    return new Promise<SendResult>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-      this.reader = new SliceReader(input, this.options.blockSize);
-      opts.signal?.addEventListener('abort', () => this.fail(new CastError('CAST_ABORTED', 'transfer aborted')), {
-        once: true,
-      });
-      this.open().catch((err: Error) => this.fail(err));
-    });
+    return this.life.run(() => this.open(input), opts.signal);
   }
 
-  private async open(): Promise<void> {
+  private async open(input: CastInput): Promise<void> {
     const o = this.options;
+    this.reader = new SliceReader(input, o.blockSize);
     this.iface = resolveInterface(o.interface);
     this.rdv = rendezvousAddress(this.iface, o);
     this.dataAddress = o.mcastDataAddress ?? defaultDataAddress(this.iface.address);
@@ -240,7 +231,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.data = await openSocket({ port: o.portbase + 1, broadcast: true, sndbufBytes: o.sndbufBytes });
     for (const sock of [this.ctrl, this.data]) {
       sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
-      sock.on('error', (err) => this.warn('CAST_SOCKET', `socket error: ${err.message}`));
+      sock.on('error', (err) => this.life.warn('CAST_SOCKET', `socket error: ${err.message}`));
     }
     this.data.setMulticastInterface(this.iface.address);
     this.data.setMulticastTTL(o.ttl);
@@ -251,27 +242,23 @@ export class CastSender extends EventEmitter<SenderEvents> {
       this.batch = BatchWriter.open(this.data, o.portbase, {
         pending: () => this.pendingSends,
         send: (pkt) => this.sendNow(pkt),
-        error: (err) => this.warn('CAST_SEND', `send failed: ${err.message}`),
+        error: (err) => this.life.warn('CAST_SEND', `send failed: ${err.message}`),
       });
     }
     const unusable = o.batchIo && unbatchedReason(this.batch !== null);
-    if (unusable) this.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
+    if (unusable) this.life.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
     const io: CastIo = this.batch ? 'mmsg' : 'dgram';
     if (o.maxBitrate) this.limiter = new RateLimiter(o.maxBitrate);
     this.createdAt = this.lastReceiverMessage = Date.now();
     this.emit('listening', { interface: this.iface, rendezvous: this.rdv, dataAddress: this.dataAddress, portbase: o.portbase, io });
     this.log.info('waiting for receivers', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase, io });
     this.sendHello();
-    this.every(o.helloIntervalMs, () => {
+    this.life.every(o.helloIntervalMs, () => {
       if (!this.started || this.participants.live().some((p) => !p.confirmed)) this.sendHello();
     });
-    this.every(100, () => this.checkStart());
-    this.every(200, () => this.checkDrops());
-    this.every(PROGRESS_INTERVAL_MS, () => this.emitProgress());
-  }
-
-  private every(ms: number, fn: () => void): void {
-    this.timers.push(setInterval(fn, ms));
+    this.life.every(100, () => this.checkStart());
+    this.life.every(200, () => this.checkDrops());
+    this.life.every(PROGRESS_INTERVAL_MS, () => this.emitProgress(this.started ? 'transfer' : 'waiting'));
   }
 
   // ---- negotiation -------------------------------------------------------------------
@@ -287,12 +274,12 @@ export class CastSender extends EventEmitter<SenderEvents> {
       blockSize: this.options.blockSize,
     });
     this.ctrl?.send(pkt, this.options.portbase, this.rdv, (err) => {
-      if (err) this.warn('CAST_SEND', `HELLO to ${this.rdv}: ${err.message}`);
+      if (err) this.life.warn('CAST_SEND', `HELLO to ${this.rdv}: ${err.message}`);
     });
   }
 
   private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (this.finished) return;
+    if (this.life.finished) return;
     if (rinfo.port !== this.options.portbase || (!isMulticast(this.rdv) && !sameSubnet(rinfo.address, this.iface.address, this.iface.netmask))) {
       this.stats.foreign++;
       return;
@@ -331,7 +318,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       // udp-sender ignores late joiners and leaves them hanging; refuse them explicitly.
       this.stats.refused++;
       this.reply(address, -1);
-      this.warn('CAST_LATE_RECEIVER', `refused ${address}: the transfer already started`);
+      this.life.warn('CAST_LATE_RECEIVER', `refused ${address}: the transfer already started`);
       return;
     }
     if (!this.started && this.options.pointToPoint === 'on' && !known && this.participants.live().length >= 1) {
@@ -366,12 +353,12 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private reply(address: string, clientNumber: number): void {
     const pkt = this.replyPacket(address, clientNumber);
     this.ctrl?.send(pkt, this.options.portbase, address, (err) => {
-      if (err) this.warn('CAST_SEND', `CONNECT_REPLY to ${address}: ${err.message}`);
+      if (err) this.life.warn('CAST_SEND', `CONNECT_REPLY to ${address}: ${err.message}`);
     });
   }
 
   private checkStart(): void {
-    if (this.started || this.finished) return;
+    if (this.started || this.life.finished) return;
     const o = this.options;
     const now = Date.now();
     const n = this.participants.live().length;
@@ -380,7 +367,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
         details: { receivers: n, rendezvous: this.rdv, portbase: o.portbase },
         remedy: 'check that receivers run on the same network with the same --portbase, and that broadcast/multicast reaches them',
       });
-      return this.fail(err);
+      return this.life.fail(err);
     }
     if (n === 0 || now - this.firstJoin < o.minWaitMs) return;
     if (o.maxWaitMs !== undefined && now - this.firstJoin >= o.maxWaitMs) return this.startTransfer('max-wait reached');
@@ -421,14 +408,14 @@ export class CastSender extends EventEmitter<SenderEvents> {
         this.schedulePump();
       },
       (err: Error) =>
-        this.fail(new CastError('CAST_INPUT', `reading the input failed: ${err.message}`, { cause: err, remedy: 'check the input file or pipe' })),
+        this.life.fail(new CastError('CAST_INPUT', `reading the input failed: ${err.message}`, { cause: err, remedy: 'check the input file or pipe' })),
     );
   }
 
   // ---- data phase --------------------------------------------------------------------
 
   private schedulePump(): void {
-    if (this.pumpScheduled || this.pumpTimer || !this.started || this.finished) return;
+    if (this.pumpScheduled || this.pumpTimer || !this.started || this.life.finished) return;
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
@@ -443,7 +430,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   /** Hands a burst of packets to the socket (or to the batch, sent as one on flush). */
   private fill(): void {
-    for (let budget = BURST; budget > 0 && !this.finished; ) {
+    for (let budget = BURST; budget > 0 && !this.life.finished; ) {
       if (this.pendingSends >= MAX_PENDING_SENDS) return; // a send callback resumes us
       const n = this.sendNext(budget);
       if (n === 0) return;
@@ -464,7 +451,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   private readonly onSent = (err: Error | null): void => {
     this.pendingSends--;
-    if (err) this.warn('CAST_SEND', `send failed: ${err.message}`);
+    if (err) this.life.warn('CAST_SEND', `send failed: ${err.message}`);
     if (this.pendingSends === MAX_PENDING_SENDS / 2) this.schedulePump();
   };
 
@@ -630,7 +617,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   private onRoundTimeout(ts: TxSlice): void {
     ts.timer = null;
-    if (this.finished || !this.inflight.includes(ts)) return;
+    if (this.life.finished || !this.inflight.includes(ts)) return;
     ts.quietRounds++;
     // A receiver that never answered may have lost its CONNECT_REPLY: udp-receiver asks
     // again only when it hears a HELLO, so do not make it wait for the periodic one.
@@ -717,7 +704,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   private checkDrops(): void {
-    if (!this.started || this.finished) return;
+    if (!this.started || this.life.finished) return;
     const now = Date.now();
     for (const p of this.participants.live()) {
       const owed = this.inflight.filter((t) => t.firstReqackAt && !t.ready.has(p.slot));
@@ -739,53 +726,35 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   // ---- end ---------------------------------------------------------------------------
 
-  private emitProgress(): void {
+  private emitProgress(phase: SenderProgress['phase']): void {
     const now = Date.now();
-    const dt = now - (this.lastProgress.at || now);
     const bytes = this.stats.bytes;
-    const rate = dt > 0 ? ((bytes - this.lastProgress.bytes) * 1000) / dt : 0;
-    this.lastProgress = { at: now, bytes };
     this.emit('progress', {
-      phase: this.finished ? 'done' : this.started ? 'transfer' : 'waiting',
+      phase,
       bytes,
       elapsedMs: this.started ? now - this.startedAt : 0,
-      rateBytesPerSec: rate,
-      receivers: this.finished ? this.participants.all().filter((p) => p.status === 'done').length : this.participants.live().length,
+      rateBytesPerSec: this.life.rate(bytes, now),
+      receivers: phase === 'done' ? this.participants.all().filter((p) => p.status === 'done').length : this.participants.live().length,
       blocksRetransmitted: this.stats.blocksRetransmitted,
     });
   }
 
   /** `ended`: every live receiver confirmed the end marker. */
   private finish(ended: boolean): void {
-    if (this.finished) return;
+    if (this.life.finished) return;
     for (const p of [...this.participants.live()]) this.participants.setStatus(p, ended ? 'done' : 'dropped');
     const receivers = this.participants.all().map(report);
     const ok = receivers.length > 0 && receivers.every((r) => r.status === 'done');
-    this.finished = true;
-    this.emitProgress();
-    this.close();
-    this.resolve({ ok, durationMs: this.startedAt ? Date.now() - this.startedAt : 0, receivers, stats: { ...this.stats } });
-  }
-
-  private fail(err: Error): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.close();
-    this.reject(err);
+    this.emitProgress('done');
+    this.life.finish({ ok, durationMs: this.startedAt ? Date.now() - this.startedAt : 0, receivers, stats: { ...this.stats } });
   }
 
   private close(): void {
-    for (const t of this.timers) clearInterval(t);
     for (const ts of this.inflight) if (ts.timer) clearTimeout(ts.timer);
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
     this.ctrl?.close();
     this.data?.close();
     this.ctrl = this.data = null;
-  }
-
-  private warn(code: string, message: string): void {
-    this.log.warn(message, { code });
-    this.emit('warning', { code, message });
   }
 }
 
