@@ -37,21 +37,12 @@ import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { packetOf, runOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';
+import { StartCondition, type StartOptions } from './start-condition.ts';
 
-export interface SenderOptions {
+export interface SenderOptions extends StartOptions {
   /** NIC name or IPv4 address; default: the first eth*, en* or other interface. */
   interface?: string;
   portbase: number;
-  /** Start as soon as this many receivers joined (and minWaitMs passed). */
-  minReceivers?: number;
-  /** Never start earlier than this after the first receiver joined. */
-  minWaitMs: number;
-  /** Start this long after the first receiver joined, however many there are. */
-  maxWaitMs?: number;
-  /** Give up if no receiver says anything for this long before the start. */
-  startTimeoutMs?: number;
-  /** Without minReceivers/maxWaitMs: start this long after the last receiver joined. */
-  quietStartMs: number;
   maxBitrate?: number;
   blockSize: number;
   /** Blocks per slice; default: what the smallest receiver buffer holds, 32..1024. */
@@ -181,6 +172,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     refused: 0,
   };
   private readonly life: Lifecycle<SendResult>;
+  private startCondition!: StartCondition;
 
   private iface!: NetInterface;
   private rdv = '';
@@ -192,11 +184,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private startedAt = 0;
   /** Data goes to the one receiver's own address (udpcast's point-to-point mode). */
   private pointToPoint = false;
-  private createdAt = 0;
-  private lastReceiverMessage = 0;
   private lastHelloAt = 0;
-  private firstJoin = 0;
-  private lastJoin = 0;
   private sliceBlocks = MAX_SLICE_BLOCKS;
   private reader!: SliceReader;
   private readySlice: OutSlice | null = null;
@@ -249,7 +237,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     if (unusable) this.life.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
     const io: CastIo = this.batch ? 'mmsg' : 'dgram';
     if (o.maxBitrate) this.limiter = new RateLimiter(o.maxBitrate);
-    this.createdAt = this.lastReceiverMessage = Date.now();
+    this.startCondition = new StartCondition(o, Date.now());
     this.emit('listening', { interface: this.iface, rendezvous: this.rdv, dataAddress: this.dataAddress, portbase: o.portbase, io });
     this.log.info('waiting for receivers', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase, io });
     this.sendHello();
@@ -294,7 +282,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       return;
     }
     const now = Date.now();
-    this.lastReceiverMessage = now;
+    this.startCondition.heard(now);
     const p = this.participants.get(rinfo.address);
     switch (msg.op) {
       case Op.CONNECT_REQ:
@@ -334,8 +322,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     }
     this.reply(address, p.slot);
     if (!known) {
-      if (!this.firstJoin) this.firstJoin = now;
-      this.lastJoin = now;
+      this.startCondition.joined(now);
       this.log.info('receiver joined', { address, slot: p.slot, rcvbuf });
       this.emit('receiver-joined', report(p));
     }
@@ -360,22 +347,16 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private checkStart(): void {
     if (this.started || this.life.finished) return;
     const o = this.options;
-    const now = Date.now();
     const n = this.participants.live().length;
-    if (o.startTimeoutMs !== undefined && now - this.lastReceiverMessage > o.startTimeoutMs) {
-      const err = new CastError('CAST_START_TIMEOUT', `no receiver showed up within ${o.startTimeoutMs / 1000} s`, {
+    const decision = this.startCondition.decide(Date.now(), n);
+    if (decision.action === 'start') return this.startTransfer(decision.why);
+    if (decision.action === 'give-up') {
+      const err = new CastError('CAST_START_TIMEOUT', `no receiver showed up within ${decision.silentMs / 1000} s`, {
         details: { receivers: n, rendezvous: this.rdv, portbase: o.portbase },
         remedy: 'check that receivers run on the same network with the same --portbase, and that broadcast/multicast reaches them',
       });
-      return this.life.fail(err);
+      this.life.fail(err);
     }
-    if (n === 0 || now - this.firstJoin < o.minWaitMs) return;
-    if (o.maxWaitMs !== undefined && now - this.firstJoin >= o.maxWaitMs) return this.startTransfer('max-wait reached');
-    if (o.minReceivers !== undefined) {
-      if (n >= o.minReceivers) this.startTransfer(`${n} receivers joined`);
-      return;
-    }
-    if (o.maxWaitMs === undefined && now - this.lastJoin >= o.quietStartMs) this.startTransfer('no new receiver for a while');
   }
 
   private startTransfer(why: string): void {
