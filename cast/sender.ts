@@ -34,8 +34,8 @@ import { CastError, DecodeError } from './errors.ts';
 import { Lifecycle, type CastWarning } from './lifecycle.ts';
 import { BatchWriter, unbatchedReason, type CastIo } from './mmsg.ts';
 import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress, resolveInterface, sameSubnet, type NetInterface } from './net.ts';
+import { Pacer } from './pacer.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
-import { RateLimiter } from './rate-limiter.ts';
 import { packetOf, runOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';
 import { StartCondition, type StartOptions } from './start-condition.ts';
 
@@ -144,11 +144,6 @@ interface TxSlice {
   quietRounds: number;
 }
 
-/** Sends in flight (not yet handed to the kernel) before the pump waits for callbacks. */
-const MAX_PENDING_SENDS = 512;
-/** Packets per event-loop turn, so answers from receivers are read in between. */
-const BURST = 48;
-
 /**
  * One-to-many sender speaking udpcast's protocol. Reads a byte stream, waits for its
  * start condition, then multicasts it slice by slice until every receiver confirmed it.
@@ -172,6 +167,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     refused: 0,
   };
   private readonly life: Lifecycle<SendResult>;
+  private readonly pacer: Pacer;
   private startCondition!: StartCondition;
 
   private iface!: NetInterface;
@@ -191,10 +187,6 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private reading = false;
   private inflight: TxSlice[] = [];
   private endSent = false;
-  private pendingSends = 0;
-  private pumpScheduled = false;
-  private pumpTimer: NodeJS.Timeout | null = null;
-  private limiter: RateLimiter | null = null;
   private srttMs = 10;
 
   constructor(options: Partial<SenderOptions> = {}, deps: { log?: Logger } = {}) {
@@ -202,6 +194,11 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.options = { ...SENDER_DEFAULTS, ...options };
     this.log = deps.log ?? silentLogger;
     this.life = new Lifecycle({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
+    this.pacer = new Pacer(this.options.maxBitrate, {
+      next: (budget) => this.sendNext(budget),
+      flush: () => this.batch?.flush(),
+      running: () => this.started && !this.life.finished,
+    });
   }
 
   /** Sends `input` to every receiver that joins; resolves with a per-receiver report. */
@@ -228,7 +225,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     if (isMulticast(this.rdv)) this.ctrl.addMembership(this.rdv, this.iface.address);
     if (o.batchIo) {
       this.batch = BatchWriter.open(this.data, o.portbase, {
-        pending: () => this.pendingSends,
+        pending: () => this.pacer.pendingSends,
         send: (pkt) => this.sendNow(pkt),
         error: (err) => this.life.warn('CAST_SEND', `send failed: ${err.message}`),
       });
@@ -236,7 +233,6 @@ export class CastSender extends EventEmitter<SenderEvents> {
     const unusable = o.batchIo && unbatchedReason(this.batch !== null);
     if (unusable) this.life.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
     const io: CastIo = this.batch ? 'mmsg' : 'dgram';
-    if (o.maxBitrate) this.limiter = new RateLimiter(o.maxBitrate);
     this.startCondition = new StartCondition(o, Date.now());
     this.emit('listening', { interface: this.iface, rendezvous: this.rdv, dataAddress: this.dataAddress, portbase: o.portbase, io });
     this.log.info('waiting for receivers', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase, io });
@@ -386,7 +382,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       (s) => {
         this.reading = false;
         this.readySlice = s;
-        this.schedulePump();
+        this.pacer.schedule();
       },
       (err: Error) =>
         this.life.fail(new CastError('CAST_INPUT', `reading the input failed: ${err.message}`, { cause: err, remedy: 'check the input file or pipe' })),
@@ -395,52 +391,26 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   // ---- data phase --------------------------------------------------------------------
 
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.pumpTimer || !this.started || this.life.finished) return;
-    this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    this.fill();
-    this.batch?.flush();
-  }
-
-  /** Hands a burst of packets to the socket (or to the batch, sent as one on flush). */
-  private fill(): void {
-    for (let budget = BURST; budget > 0 && !this.life.finished; ) {
-      if (this.pendingSends >= MAX_PENDING_SENDS) return; // a send callback resumes us
-      const n = this.sendNext(budget);
-      if (n === 0) return;
-      budget -= n;
-    }
-    this.schedulePump();
-  }
-
   private sendData(pkt: Buffer, to = 0): void {
     if (this.batch) this.batch.push(pkt, to);
     else this.sendNow(pkt);
   }
 
   private sendNow(pkt: Buffer): void {
-    this.pendingSends++;
+    this.pacer.sending();
     this.data!.send(pkt, this.onSent);
   }
 
   private readonly onSent = (err: Error | null): void => {
-    this.pendingSends--;
+    this.pacer.sent();
     if (err) this.life.warn('CAST_SEND', `send failed: ${err.message}`);
-    if (this.pendingSends === MAX_PENDING_SENDS / 2) this.schedulePump();
   };
 
   /**
    * Sends what goes out next: retransmissions first, then due REQACKs, then the first pass
    * of the newest slice (up to `budget` blocks of it at once), then a new slice when the
    * window allows. Returns how many datagrams went: 0 when there is nothing to send now, or
-   * the rate limit holds the packet back (a timer resumes then). The bookkeeping changes
+   * the rate limit holds the packet back (the pacer resumes then). The bookkeeping changes
    * only once the packet goes.
    */
   private sendNext(budget: number): number {
@@ -448,7 +418,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       if (ts.queue.length === 0) continue;
       const block = ts.queue[0]!;
       const pkt = packetOf(ts.s, block);
-      if (!this.mayGo(pkt.length)) return 0;
+      if (!this.pacer.mayGo(pkt.length)) return 0;
       ts.queue.shift();
       const to = this.unicastTo(ts.askedBy[block]);
       ts.queued[block >> 3]! &= ~(1 << (block & 7));
@@ -461,7 +431,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     for (const ts of this.inflight) {
       if (!ts.reqackDue || ts.sent !== ts.s.blocks) continue;
       const pkt = this.reqackPacket(ts);
-      if (!this.mayGo(pkt.length)) return 0;
+      if (!this.pacer.mayGo(pkt.length)) return 0;
       const lead = this.repliesBeforeReqAck();
       this.onReqAckSent(ts);
       if (lead) for (const p of lead) this.sendData(p);
@@ -472,7 +442,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     if (newest && newest.sent < newest.s.blocks) {
       const s = newest.s;
       let n = 1;
-      if (this.batch && !this.limiter) {
+      if (this.batch && !this.pacer.limited) {
         // The first pass: the next blocks lie back to back in the slice's buffer, so they go
         // as one run (GSO messages) instead of a view and a call per datagram, which makes
         // the sender faster where it bounds the rate (docs/cast.md, Batched I/O).
@@ -482,7 +452,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
         this.batch.sendRun(s.packets, r.off, n, r.stride, r.last);
       } else {
         const pkt = packetOf(s, newest.sent);
-        if (!this.mayGo(pkt.length)) return 0;
+        if (!this.pacer.mayGo(pkt.length)) return 0;
         this.sendData(pkt);
       }
       newest.sent += n;
@@ -495,17 +465,6 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.readySlice = null;
     this.prefetch();
     return this.sendNext(budget);
-  }
-
-  /** Whether --max-bitrate lets a datagram of this size go now; if not, the pump resumes when it will. */
-  private mayGo(bytes: number): boolean {
-    const wait = this.limiter?.take(bytes) ?? 0;
-    if (wait <= 0) return true;
-    this.pumpTimer = setTimeout(() => {
-      this.pumpTimer = null;
-      this.pump();
-    }, wait);
-    return false;
   }
 
   /**
@@ -608,7 +567,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   private nextRound(ts: TxSlice): void {
     ts.reqackDue = true;
-    this.schedulePump();
+    this.pacer.schedule();
   }
 
   private onAnswer(p: Participant, sliceNo: number, rexmit: Retransmit | null): void {
@@ -659,7 +618,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       ts.quietRounds = 0;
       this.nextRound(ts);
     }
-    this.schedulePump();
+    this.pacer.schedule();
   }
 
   private completeSlice(ts: TxSlice): void {
@@ -670,7 +629,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.stats.slices++;
     this.stats.bytes += ts.s.bytes;
     if (ts.s.bytes === 0) return this.finish(true);
-    this.schedulePump();
+    this.pacer.schedule();
   }
 
   private onDisconnect(p: Participant): void {
@@ -732,7 +691,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   private close(): void {
     for (const ts of this.inflight) if (ts.timer) clearTimeout(ts.timer);
-    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.pacer.close();
     this.ctrl?.close();
     this.data?.close();
     this.ctrl = this.data = null;
