@@ -1,19 +1,7 @@
 import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { silentLogger, type Logger } from '../common/log.ts';
-import {
-  bitSet,
-  Cap,
-  CAPS_DEFAULT,
-  decodeFromReceiver,
-  encodeConnectReply,
-  encodeHello,
-  encodeReqAck,
-  newBitmap,
-  Op,
-  type ReceiverMessage,
-  type Retransmit,
-} from './codec/index.ts';
+import { CAPS_DEFAULT, decodeFromReceiver, encodeConnectReply, encodeHello, Op, type ReceiverMessage } from './codec/index.ts';
 import {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_DROP_TIMEOUT_MS,
@@ -21,14 +9,10 @@ import {
   DEFAULT_PORTBASE,
   DEFAULT_QUIET_START_MS,
   DEFAULT_SNDBUF_BYTES,
-  MAX_REQACK_TIMEOUT_MS,
   MAX_SLICE_BLOCKS,
-  MIN_REQACK_TIMEOUT_MS,
   MIN_SLICE_BLOCKS,
   PROGRESS_INTERVAL_MS,
   RX_TRUESIZE_BYTES,
-  UDPCAST_WINDOW_SLICES,
-  WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
 import { Lifecycle, type CastWarning } from './lifecycle.ts';
@@ -37,6 +21,7 @@ import { defaultDataAddress, ipToInt, isMulticast, openSocket, rendezvousAddress
 import { Pacer } from './pacer.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
 import { packetOf, runOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';
+import { SliceWindow, type TxSlice } from './slice-window.ts';
 import { StartCondition, type StartOptions } from './start-condition.ts';
 
 export interface SenderOptions extends StartOptions {
@@ -121,34 +106,13 @@ export type SenderEvents = {
   warning: [CastWarning];
 };
 
-/** A slice on its way: first pass, then REQACK rounds until every live receiver has it. */
-interface TxSlice {
-  s: OutSlice;
-  sent: number;
-  queue: number[];
-  queued: Uint8Array;
-  /** Per queued block: the one receiver that asked for it, or null when several did. */
-  askedBy: (string | null | undefined)[];
-  ready: Set<number>;
-  readyMap: Uint8Array;
-  seen: Set<number>;
-  /** REQACKs sent so far; the last one carried rxmit = rounds - 1. */
-  rounds: number;
-  answered: Set<number>;
-  /** Some receiver asked for blocks in the current round. */
-  requested: boolean;
-  reqackDue: boolean;
-  reqackSentAt: number;
-  firstReqackAt: number;
-  timer: NodeJS.Timeout | null;
-  quietRounds: number;
-}
-
 /**
  * One-to-many sender speaking udpcast's protocol. Reads a byte stream, waits for its
  * start condition, then multicasts it slice by slice until every receiver confirmed it.
  * Unlike udp-sender it re-answers connection requests at any time, drops a silent
  * receiver after a bounded time, and reports per receiver whether it got everything.
+ * It owns the sockets and the order of what goes out; the slice window, the pacer and the
+ * start condition (their own files) decide what is due and when.
  */
 export class CastSender extends EventEmitter<SenderEvents> {
   readonly options: SenderOptions;
@@ -167,6 +131,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     refused: 0,
   };
   private readonly life: Lifecycle<SendResult>;
+  private readonly window: SliceWindow;
   private readonly pacer: Pacer;
   private startCondition!: StartCondition;
 
@@ -185,15 +150,19 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private reader!: SliceReader;
   private readySlice: OutSlice | null = null;
   private reading = false;
-  private inflight: TxSlice[] = [];
-  private endSent = false;
-  private srttMs = 10;
 
   constructor(options: Partial<SenderOptions> = {}, deps: { log?: Logger } = {}) {
     super();
     this.options = { ...SENDER_DEFAULTS, ...options };
     this.log = deps.log ?? silentLogger;
     this.life = new Lifecycle({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
+    this.window = new SliceWindow(this.participants, {
+      pump: () => this.pacer.schedule(),
+      completed: (ts) => this.onSliceComplete(ts),
+      // It may have lost its CONNECT_REPLY: udp-receiver asks again only when it hears a
+      // HELLO, so do not make it wait for the periodic one.
+      unconfirmedSilent: () => this.sendHello(),
+    });
     this.pacer = new Pacer(this.options.maxBitrate, {
       next: (budget) => this.sendNext(budget),
       flush: () => this.batch?.flush(),
@@ -291,7 +260,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
         return;
       case Op.OK:
       case Op.RETRANSMIT:
-        if (p) this.onAnswer(p, msg.slice, msg.op === Op.RETRANSMIT ? msg : null);
+        if (p) this.window.answer(p, msg.slice, msg.op === Op.RETRANSMIT ? msg : null);
         return;
     }
   }
@@ -376,7 +345,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   /** Reads the next slice while the current ones are on the wire. */
   private prefetch(): void {
-    if (this.reading || this.readySlice || this.endSent) return;
+    if (this.reading || this.readySlice || this.window.endOpened) return;
     this.reading = true;
     this.reader.next(this.sliceBlocks).then(
       (s) => {
@@ -414,31 +383,29 @@ export class CastSender extends EventEmitter<SenderEvents> {
    * only once the packet goes.
    */
   private sendNext(budget: number): number {
-    for (const ts of this.inflight) {
-      if (ts.queue.length === 0) continue;
-      const block = ts.queue[0]!;
-      const pkt = packetOf(ts.s, block);
+    const w = this.window;
+    const resend = w.resendDue();
+    if (resend) {
+      const pkt = packetOf(resend.s, resend.queue[0]!);
       if (!this.pacer.mayGo(pkt.length)) return 0;
-      ts.queue.shift();
-      const to = this.unicastTo(ts.askedBy[block]);
-      ts.queued[block >> 3]! &= ~(1 << (block & 7));
-      ts.askedBy[block] = undefined;
+      const to = this.unicastTo(w.resent(resend));
       this.stats.blocksRetransmitted++;
       if (to) this.stats.unicastRetransmits++;
       this.sendData(pkt, to);
       return 1;
     }
-    for (const ts of this.inflight) {
-      if (!ts.reqackDue || ts.sent !== ts.s.blocks) continue;
-      const pkt = this.reqackPacket(ts);
+    const due = w.reqackDue();
+    if (due) {
+      const pkt = w.reqackPacket(due);
       if (!this.pacer.mayGo(pkt.length)) return 0;
       const lead = this.repliesBeforeReqAck();
-      this.onReqAckSent(ts);
+      w.reqackSent(due);
+      this.stats.reqacksSent++;
       if (lead) for (const p of lead) this.sendData(p);
       this.sendData(pkt);
       return 1;
     }
-    const newest = this.inflight[this.inflight.length - 1];
+    const newest = w.newest();
     if (newest && newest.sent < newest.s.blocks) {
       const s = newest.s;
       let n = 1;
@@ -455,13 +422,13 @@ export class CastSender extends EventEmitter<SenderEvents> {
         if (!this.pacer.mayGo(pkt.length)) return 0;
         this.sendData(pkt);
       }
-      newest.sent += n;
+      w.firstPassSent(newest, n);
       this.stats.blocksSent += n;
-      if (newest.sent === s.blocks) newest.reqackDue = true;
       return n;
     }
-    if (!this.canOpenSlice()) return 0;
-    this.openSlice(this.readySlice!);
+    if (!w.canOpen(this.readySlice)) return 0;
+    w.open(this.readySlice!);
+    this.stats.maxSlicesInFlight = Math.max(this.stats.maxSlicesInFlight, w.slices.length);
     this.readySlice = null;
     this.prefetch();
     return this.sendNext(budget);
@@ -479,51 +446,6 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   /**
-   * The window: with a udp-receiver in the group, the one it survives: slice n+2 only once
-   * every live receiver confirmed slice n (it aborts on a packet two slices past its oldest
-   * incomplete one), and slice n+1 only once it answered for slice n (it aborts if it never
-   * saw a slice). Receivers that are all ours (GAP_TOLERANT) take WIDE_WINDOW_SLICES. The
-   * end marker goes out alone, after every data slice is confirmed.
-   */
-  private canOpenSlice(): boolean {
-    const s = this.readySlice;
-    if (!s || this.endSent) return false;
-    if (s.bytes === 0) return this.inflight.length === 0;
-    const live = this.participants.live();
-    const ours = live.every((p) => p.capabilities & Cap.GAP_TOLERANT);
-    const oldest = this.inflight[0];
-    if (oldest && s.no - oldest.s.no >= (ours ? WIDE_WINDOW_SLICES : UDPCAST_WINDOW_SLICES)) return false;
-    const prev = this.inflight.find((t) => t.s.no === s.no - 1);
-    if (!prev) return true;
-    if (prev.sent < prev.s.blocks) return false;
-    return live.every((p) => p.capabilities & Cap.GAP_TOLERANT || prev.seen.has(p.slot));
-  }
-
-  private openSlice(s: OutSlice): void {
-    if (s.bytes === 0) this.endSent = true;
-    const ts: TxSlice = {
-      s,
-      sent: 0,
-      queue: [],
-      queued: newBitmap(),
-      askedBy: [],
-      ready: new Set(),
-      readyMap: newBitmap(),
-      seen: new Set(),
-      rounds: 0,
-      answered: new Set(),
-      requested: false,
-      reqackDue: s.blocks === 0,
-      reqackSentAt: 0,
-      firstReqackAt: 0,
-      timer: null,
-      quietRounds: 0,
-    };
-    this.inflight.push(ts);
-    this.stats.maxSlicesInFlight = Math.max(this.stats.maxSlicesInFlight, this.inflight.length);
-  }
-
-  /**
    * Point-to-point, REQACKs reach a receiver that may still wait for its lost CONNECT_REPLY,
    * and udp-receiver aborts on them ("Bad server reply"). Until it answered, each REQACK
    * follows two copies of its reply on the same connected socket, so they arrive first; a
@@ -537,94 +459,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     return [pkt, pkt];
   }
 
-  private reqackPacket(ts: TxSlice): Buffer {
-    return encodeReqAck({ slice: ts.s.no, sliceBytes: ts.s.bytes, rxmit: ts.rounds, ready: ts.readyMap });
-  }
-
-  private onReqAckSent(ts: TxSlice): void {
-    const now = performance.now();
-    ts.reqackDue = false;
-    ts.rounds++;
-    ts.reqackSentAt = now;
-    if (!ts.firstReqackAt) ts.firstReqackAt = Date.now();
-    ts.answered.clear();
-    ts.requested = false;
-    this.stats.reqacksSent++;
-    if (ts.timer) clearTimeout(ts.timer);
-    const timeout = clamp(2 * this.srttMs + 2, MIN_REQACK_TIMEOUT_MS, MAX_REQACK_TIMEOUT_MS) * 2 ** Math.min(ts.quietRounds, 7);
-    ts.timer = setTimeout(() => this.onRoundTimeout(ts), Math.min(timeout, MAX_REQACK_TIMEOUT_MS));
-  }
-
-  private onRoundTimeout(ts: TxSlice): void {
-    ts.timer = null;
-    if (this.life.finished || !this.inflight.includes(ts)) return;
-    ts.quietRounds++;
-    // A receiver that never answered may have lost its CONNECT_REPLY: udp-receiver asks
-    // again only when it hears a HELLO, so do not make it wait for the periodic one.
-    if (this.participants.live().some((p) => !p.confirmed && !ts.answered.has(p.slot))) this.sendHello();
-    this.nextRound(ts);
-  }
-
-  private nextRound(ts: TxSlice): void {
-    ts.reqackDue = true;
-    this.pacer.schedule();
-  }
-
-  private onAnswer(p: Participant, sliceNo: number, rexmit: Retransmit | null): void {
-    if (p.status !== 'connected') return;
-    p.confirmed = true;
-    p.lastAnswer = Date.now();
-    const ts = this.inflight.find((t) => t.s.no === sliceNo);
-    if (!ts) return; // an answer for a slice already finished: nothing to do
-    ts.seen.add(p.slot);
-    if (!ts.answered.has(p.slot) && ts.reqackSentAt) {
-      ts.answered.add(p.slot);
-      const sample = performance.now() - ts.reqackSentAt;
-      this.srttMs = 0.875 * this.srttMs + 0.125 * sample;
-    }
-    if (!rexmit) {
-      if (!ts.ready.has(p.slot)) {
-        ts.ready.add(p.slot);
-        bitSet(ts.readyMap, p.slot);
-        p.bytesAcked += ts.s.bytes;
-      }
-    } else if (rexmit.rxmit === ts.rounds - 1) {
-      // Queue every block the receiver lacks and nobody queued yet. Answers to an older
-      // round are stale: the receiver answers the newer REQACK as well.
-      for (let b = 0; b < ts.s.blocks; b++) {
-        const held = (rexmit.held[b >> 3]! & (1 << (b & 7))) !== 0;
-        if (held || b >= ts.sent) continue;
-        ts.requested = true;
-        if ((ts.queued[b >> 3]! & (1 << (b & 7))) === 0) {
-          ts.queued[b >> 3]! |= 1 << (b & 7);
-          ts.queue.push(b);
-          ts.askedBy[b] = p.capabilities & Cap.GAP_TOLERANT ? p.address : null;
-        } else if (ts.askedBy[b] !== p.address) {
-          ts.askedBy[b] = null;
-        }
-      }
-    }
-    this.afterAnswer(ts);
-  }
-
-  private afterAnswer(ts: TxSlice): void {
-    const live = this.participants.live();
-    if (live.every((p) => ts.ready.has(p.slot))) return this.completeSlice(ts);
-    if (ts.requested && !ts.reqackDue && live.every((p) => ts.answered.has(p.slot) || ts.ready.has(p.slot))) {
-      // Everyone answered this round: re-ask right after the retransmissions. With
-      // nothing to resend (a receiver holding back its OK), the round timer re-asks.
-      if (ts.timer) clearTimeout(ts.timer);
-      ts.timer = null;
-      ts.quietRounds = 0;
-      this.nextRound(ts);
-    }
-    this.pacer.schedule();
-  }
-
-  private completeSlice(ts: TxSlice): void {
-    if (ts.timer) clearTimeout(ts.timer);
-    ts.timer = null;
-    this.inflight = this.inflight.filter((t) => t !== ts);
+  private onSliceComplete(ts: TxSlice): void {
     this.reader.release(ts.s);
     this.stats.slices++;
     this.stats.bytes += ts.s.bytes;
@@ -647,9 +482,9 @@ export class CastSender extends EventEmitter<SenderEvents> {
     if (!this.started || this.life.finished) return;
     const now = Date.now();
     for (const p of this.participants.live()) {
-      const owed = this.inflight.filter((t) => t.firstReqackAt && !t.ready.has(p.slot));
-      if (owed.length === 0) continue;
-      const since = Math.max(p.lastAnswer, Math.min(...owed.map((t) => t.firstReqackAt)));
+      const owed = this.window.owedSince(p);
+      if (!owed) continue;
+      const since = Math.max(p.lastAnswer, owed);
       if (now - since > this.options.dropTimeoutMs) {
         this.removeLive(p, 'dropped', `no answer for ${((now - since) / 1000).toFixed(1)} s`);
       }
@@ -661,7 +496,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.log.warn(`receiver ${status}`, { address: p.address, slot: p.slot, reason });
     this.emit('receiver-left', report(p));
     if (this.participants.live().length === 0) return this.finish(false);
-    for (const ts of [...this.inflight]) this.afterAnswer(ts);
+    this.window.recheck();
   }
 
   // ---- end ---------------------------------------------------------------------------
@@ -690,7 +525,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   private close(): void {
-    for (const ts of this.inflight) if (ts.timer) clearTimeout(ts.timer);
+    this.window.close();
     this.pacer.close();
     this.ctrl?.close();
     this.data?.close();
@@ -707,4 +542,3 @@ function report(p: Participant): ReceiverReport {
 function clamp(v: number, lo: number, hi: number): number {
   return Math.max(lo, Math.min(hi, v));
 }
-
