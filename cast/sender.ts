@@ -428,7 +428,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     }
     if (!w.canOpen(this.readySlice)) return 0;
     w.open(this.readySlice!);
-    this.stats.maxSlicesInFlight = Math.max(this.stats.maxSlicesInFlight, w.slices.length);
+    this.stats.maxSlicesInFlight = Math.max(this.stats.maxSlicesInFlight, w.size);
     this.readySlice = null;
     this.prefetch();
     return this.sendNext(budget);

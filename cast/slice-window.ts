@@ -47,9 +47,8 @@ export interface WindowHooks {
 
 export class SliceWindow {
   /** Oldest first. */
-  slices: TxSlice[] = [];
-  /** The end marker (a slice of 0 bytes) is open: no slice follows it. */
-  endOpened = false;
+  private slices: TxSlice[] = [];
+  private ended = false;
   /** Smoothed REQACK answer delay, which sets the round timeout. */
   private srttMs = 10;
   private readonly participants: Participants;
@@ -60,6 +59,16 @@ export class SliceWindow {
     this.hooks = hooks;
   }
 
+  /** Slices in flight. */
+  get size(): number {
+    return this.slices.length;
+  }
+
+  /** The end marker (a slice of 0 bytes) is open: no slice follows it. */
+  get endOpened(): boolean {
+    return this.ended;
+  }
+
   /**
    * The window: with a udp-receiver in the group, the one it survives: slice n+2 only once
    * every live receiver confirmed slice n (it aborts on a packet two slices past its oldest
@@ -68,7 +77,7 @@ export class SliceWindow {
    * end marker goes out alone, after every data slice is confirmed.
    */
   canOpen(s: OutSlice | null): boolean {
-    if (!s || this.endOpened) return false;
+    if (!s || this.ended) return false;
     if (s.bytes === 0) return this.slices.length === 0;
     const live = this.participants.live();
     const ours = live.every((p) => p.capabilities & Cap.GAP_TOLERANT);
@@ -81,7 +90,7 @@ export class SliceWindow {
   }
 
   open(s: OutSlice): void {
-    if (s.bytes === 0) this.endOpened = true;
+    if (s.bytes === 0) this.ended = true;
     this.slices.push({
       s,
       sent: 0,

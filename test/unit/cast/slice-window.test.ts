@@ -47,9 +47,11 @@ describe('the window rule', () => {
   test(`rackcast receivers only: ${WIDE_WINDOW_SLICES} slices in flight without any answer, the next once the oldest is confirmed`, () => {
     const { w, receivers, completed } = setup(OURS, OURS);
     for (let no = 0; no < WIDE_WINDOW_SLICES; no++) sendSlice(w, no);
+    expect(w.size).toBe(WIDE_WINDOW_SLICES);
     expect(w.canOpen(slice(WIDE_WINDOW_SLICES))).toBe(false);
     for (const p of receivers) w.answer(p, 0, null);
     expect(completed).toEqual([0]);
+    expect(w.size).toBe(WIDE_WINDOW_SLICES - 1);
     expect(w.canOpen(slice(WIDE_WINDOW_SLICES))).toBe(true);
   });
 
