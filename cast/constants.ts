@@ -8,8 +8,9 @@ export const DEFAULT_BLOCK_SIZE = 1456;
 
 /**
  * Receive buffer we ask for. udpcast's 208 KB default overflows when a receiver is
- * descheduled for a few ms (12-25 % retransmissions at zero loss); 8 MiB holds two full
- * slices. The kernel caps it at net.core.rmem_max.
+ * descheduled for a few ms, which costs retransmissions even without loss (docs/cast.md,
+ * Where it differs from udpcast); 8 MiB holds two full slices. The kernel caps it at
+ * net.core.rmem_max.
  */
 export const DEFAULT_RCVBUF_BYTES = 8 * 1024 * 1024;
 
@@ -54,8 +55,8 @@ export const PROGRESS_INTERVAL_MS = 500;
 /**
  * Slices in flight. udp-receiver aborts on a packet two slices past its oldest incomplete
  * one, so a group with one keeps 2. Receivers that are all rackcast take 4: the sender goes
- * on sending while a slice's REQACK rounds run, where a lost REQACK costs a timeout (at one
- * receiver and 5 % loss the sender idled 12 % of the time with 2, 3 % with 4).
+ * on sending while a slice's REQACK rounds run, where with 2 a lost REQACK leaves it idle
+ * for a round timeout (docs/cast.md, Where it differs from udpcast, has the figures).
  */
 export const UDPCAST_WINDOW_SLICES = 2;
 export const WIDE_WINDOW_SLICES = 4;

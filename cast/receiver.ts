@@ -32,6 +32,7 @@ import {
   WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
+import { Lifecycle, type CastWarning } from './lifecycle.ts';
 import { openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 
 export interface ReceiverOptions {
@@ -94,7 +95,7 @@ export type ReceiverEvents = {
   connected: [{ sender: string; slot: number; blockSize: number; dataAddress: string }];
   started: [];
   progress: [ReceiverProgress];
-  warning: [{ code: string; message: string }];
+  warning: [CastWarning];
 };
 
 /** Slice numbers further ahead than this cannot come from our sender: noise. */
@@ -140,7 +141,6 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   private blockSize = 0;
   private started = false;
   private ending = false;
-  private finished = false;
   private listenAt = 0;
   private startedAt = 0;
   private endedAt = 0;
@@ -150,31 +150,22 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   private nextToWrite = 0;
   /** Packets seen for slices the sender may only send once it gave up on us. */
   private aheadEvidence = 0;
-  private timers: NodeJS.Timeout[] = [];
-  private resolve!: (r: ReceiveResult) => void;
-  private reject!: (e: Error) => void;
-  private lastProgress = { at: 0, bytes: 0 };
+  private readonly life: Lifecycle<ReceiveResult>;
 
   constructor(options: Partial<ReceiverOptions> = {}, deps: { log?: Logger } = {}) {
     super();
     this.options = { ...RECEIVER_DEFAULTS, ...options };
     this.log = deps.log ?? silentLogger;
+    this.life = new Lifecycle({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
   }
 
   /** Receives one transfer into `output` (which the caller ends afterwards). */
   receive(output: Writable, opts: { signal?: AbortSignal } = {}): Promise<ReceiveResult> {
     this.output = output;
-    return new Promise<ReceiveResult>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-      opts.signal?.addEventListener('abort', () => this.fail(new CastError('CAST_ABORTED', 'transfer aborted')), {
-        once: true,
-      });
-      output.on('error', (err) =>
-        this.fail(new CastError('CAST_OUTPUT', `writing the output failed: ${err.message}`, { cause: err, remedy: 'check the output file, disk space or pipe' })),
-      );
-      this.open().catch((err: Error) => this.fail(err));
-    });
+    output.on('error', (err) =>
+      this.life.fail(new CastError('CAST_OUTPUT', `writing the output failed: ${err.message}`, { cause: err, remedy: 'check the output file, disk space or pipe' })),
+    );
+    return this.life.run(() => this.open(), opts.signal);
   }
 
   private async open(): Promise<void> {
@@ -183,16 +174,16 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     this.rdv = rendezvousAddress(this.iface, o);
     this.sock = await openSocket({ port: o.portbase, broadcast: true, rcvbufBytes: o.rcvbufBytes });
     this.sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
-    this.sock.on('error', (err) => this.warn('CAST_SOCKET', `socket error: ${err.message}`));
+    this.sock.on('error', (err) => this.life.warn('CAST_SOCKET', `socket error: ${err.message}`));
     if (o.batchIo) {
       this.batch = BatchReader.start(this.sock, {
         datagram: (buf, from) => this.onDatagram(buf, from),
         truncated: () => this.stats.malformed++,
-        error: (err) => this.warn('CAST_SOCKET', `socket error: ${err.message}`),
+        error: (err) => this.life.warn('CAST_SOCKET', `socket error: ${err.message}`),
       });
     }
     const unusable = o.batchIo && unbatchedReason(this.batch !== null);
-    if (unusable) this.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
+    if (unusable) this.life.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
     const io: CastIo = this.batch ? 'mmsg' : 'dgram';
     this.sock.setMulticastInterface(this.iface.address);
     this.sock.setMulticastTTL(o.ttl);
@@ -200,26 +191,22 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     const rcvbuf = this.sock.getRecvBufferSize();
     // The kernel reports twice what it grants; less than asked means rmem_max is low.
     if (rcvbuf < o.rcvbufBytes) {
-      this.warn('CAST_SMALL_RCVBUF', `receive buffer is ${rcvbuf} bytes, asked for ${o.rcvbufBytes}: expect retransmissions (raise net.core.rmem_max)`);
+      this.life.warn('CAST_SMALL_RCVBUF', `receive buffer is ${rcvbuf} bytes, asked for ${o.rcvbufBytes}: expect retransmissions (raise net.core.rmem_max)`);
     }
     this.listenAt = this.lastPacketAt = Date.now();
     this.emit('listening', { interface: this.iface, rendezvous: this.rdv, rcvbufBytes: rcvbuf, io });
     this.log.info('looking for a sender', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase, io });
     this.sendConnectReq();
-    this.every(CONNECT_RETRY_MS, () => {
+    this.life.every(CONNECT_RETRY_MS, () => {
       if (!this.connected) this.sendConnectReq();
     });
-    this.every(200, () => this.checkTimeouts());
-    this.every(PROGRESS_INTERVAL_MS, () => this.emitProgress());
-  }
-
-  private every(ms: number, fn: () => void): void {
-    this.timers.push(setInterval(fn, ms));
+    this.life.every(200, () => this.checkTimeouts());
+    this.life.every(PROGRESS_INTERVAL_MS, () => this.emitProgress());
   }
 
   private send(pkt: Buffer, address: string, port: number): void {
     this.sock?.send(pkt, port, address, (err) => {
-      if (err) this.warn('CAST_SEND', `send to ${address}:${port} failed: ${err.message}`);
+      if (err) this.life.warn('CAST_SEND', `send to ${address}:${port} failed: ${err.message}`);
     });
   }
 
@@ -234,7 +221,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
 
   /** `buf` may be a view the batch reader reuses: everything kept is copied. */
   private onDatagram(buf: Buffer, rinfo: Peer): void {
-    if (this.finished) return;
+    if (this.life.finished) return;
     // DATA is nearly all the traffic: read it in place, without a message object.
     if (this.connected && buf.length > DATA_HEADER_BYTES && buf[0] === 0 && buf[1] === Op.DATA && rinfo.address === this.senderAddress && rinfo.port === this.options.portbase + 1) {
       this.lastPacketAt = Date.now();
@@ -279,7 +266,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   private onHello(m: Hello, from: string): void {
     if (this.connected) return;
     if (m.capabilities & Cap.ASYNC) {
-      return this.fail(
+      return this.life.fail(
         new CastError('CAST_UNSUPPORTED', `sender ${from} runs in async (--async) mode, which this receiver does not support`, {
           remedy: 'run the sender without --async',
         }),
@@ -292,7 +279,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   private onConnectReply(m: ConnectReply, from: string): void {
     if (this.connected) return;
     if (m.clientNumber < 0) {
-      return this.fail(
+      return this.life.fail(
         new CastError('CAST_REFUSED', `sender ${from} refused this receiver: its transfer already started, or it is full`, {
           details: { sender: from },
           remedy: 'wait for the next transfer (start receivers before the sender starts sending)',
@@ -334,7 +321,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
       return false;
     }
     if (++this.aheadEvidence < DROP_EVIDENCE_PACKETS) return false;
-    this.fail(
+    this.life.fail(
       new CastError('CAST_DROPPED', `the sender dropped this receiver: it sent slice ${slice} while slice ${this.nextToWrite} is incomplete here`, {
         details: { slice, missing: this.nextToWrite, sender: this.senderAddress },
         remedy: 'check packet loss and CPU load on this node; the sender log names the reason',
@@ -436,11 +423,11 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   }
 
   private checkTimeouts(): void {
-    if (this.finished || this.ending) return;
+    if (this.life.finished || this.ending) return;
     const o = this.options;
     const now = Date.now();
     if (!this.started && o.startTimeoutMs !== undefined && now - this.listenAt > o.startTimeoutMs) {
-      this.fail(
+      this.life.fail(
         new CastError('CAST_START_TIMEOUT', `the transfer did not start within ${o.startTimeoutMs / 1000} s`, {
           details: { sender: this.senderAddress, connected: this.connected, rendezvous: this.rdv },
           remedy: this.connected
@@ -449,7 +436,7 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
         }),
       );
     } else if (this.started && o.receiveTimeoutMs !== undefined && now - this.lastPacketAt > o.receiveTimeoutMs) {
-      this.fail(
+      this.life.fail(
         new CastError('CAST_RECEIVE_TIMEOUT', `no packet from the sender for ${o.receiveTimeoutMs / 1000} s`, {
           details: { sender: this.senderAddress, bytes: this.stats.bytes },
           remedy: 'the sender stopped or the network path broke (check IGMP snooping and the link)',
@@ -458,27 +445,22 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     }
   }
 
+  /** The last one, sent at the end, says 'transfer' too: the status line and the agent take their final figures from it. */
   private emitProgress(): void {
     const now = Date.now();
-    const dt = now - (this.lastProgress.at || now);
-    const rate = dt > 0 ? ((this.stats.bytes - this.lastProgress.bytes) * 1000) / dt : 0;
-    this.lastProgress = { at: now, bytes: this.stats.bytes };
     this.emit('progress', {
-      phase: this.finished ? 'done' : this.started ? 'transfer' : 'waiting',
+      phase: this.started ? 'transfer' : 'waiting',
       bytes: this.stats.bytes,
       elapsedMs: this.started ? now - this.startedAt : 0,
-      rateBytesPerSec: rate,
+      rateBytesPerSec: this.life.rate(this.stats.bytes, now),
       retransmitRequests: this.stats.retransmitRequests,
     });
   }
 
   private finish(): void {
-    if (this.finished) return;
-    this.sendToSender(encodeSignal(Op.DISCONNECT));
+    if (this.life.finished) return;
     this.emitProgress();
-    this.finished = true;
-    setImmediate(() => this.close());
-    this.resolve({
+    this.life.finish({
       sender: this.senderAddress ?? '',
       slot: this.slot,
       durationMs: this.startedAt ? this.endedAt - this.startedAt : 0,
@@ -486,24 +468,14 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     });
   }
 
-  private fail(err: Error): void {
-    if (this.finished) return;
-    // Tell the sender at once, so the others do not wait for our drop timeout.
-    if (this.connected) this.sendToSender(encodeSignal(Op.DISCONNECT));
-    this.finished = true;
-    setImmediate(() => this.close());
-    this.reject(err);
-  }
-
   private close(): void {
-    for (const t of this.timers) clearInterval(t);
-    this.batch?.stop();
-    this.sock?.close();
-    this.sock = null;
-  }
-
-  private warn(code: string, message: string): void {
-    this.log.warn(message, { code });
-    this.emit('warning', { code, message });
+    // Done or failed, tell the sender at once, so the others do not wait for our drop timeout.
+    if (this.connected) this.sendToSender(encodeSignal(Op.DISCONNECT));
+    // dgram sends the DISCONNECT on a later tick: closing the socket now would drop it.
+    setImmediate(() => {
+      this.batch?.stop();
+      this.sock?.close();
+      this.sock = null;
+    });
   }
 }

@@ -2,19 +2,7 @@ import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { silentLogger, type Logger } from '../common/log.ts';
 import { BatchWriter, ipToInt, isMulticast, sameSubnet, unbatchedReason, type BatchIo as CastIo } from '../udp/index.ts';
-import {
-  bitSet,
-  Cap,
-  CAPS_DEFAULT,
-  decodeFromReceiver,
-  encodeConnectReply,
-  encodeHello,
-  encodeReqAck,
-  newBitmap,
-  Op,
-  type ReceiverMessage,
-  type Retransmit,
-} from './codec/index.ts';
+import { CAPS_DEFAULT, decodeFromReceiver, encodeConnectReply, encodeHello, Op, type ReceiverMessage } from './codec/index.ts';
 import {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_DROP_TIMEOUT_MS,
@@ -22,35 +10,24 @@ import {
   DEFAULT_PORTBASE,
   DEFAULT_QUIET_START_MS,
   DEFAULT_SNDBUF_BYTES,
-  MAX_REQACK_TIMEOUT_MS,
   MAX_SLICE_BLOCKS,
-  MIN_REQACK_TIMEOUT_MS,
   MIN_SLICE_BLOCKS,
   PROGRESS_INTERVAL_MS,
   RX_TRUESIZE_BYTES,
-  UDPCAST_WINDOW_SLICES,
-  WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
+import { Lifecycle, type CastWarning } from './lifecycle.ts';
 import { defaultDataAddress, openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
+import { Pacer } from './pacer.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
-import { RateLimiter } from './rate-limiter.ts';
 import { packetOf, runOf, SliceReader, type CastInput, type OutSlice } from './slice-reader.ts';
+import { SliceWindow, type TxSlice } from './slice-window.ts';
+import { StartCondition, type StartOptions } from './start-condition.ts';
 
-export interface SenderOptions {
+export interface SenderOptions extends StartOptions {
   /** NIC name or IPv4 address; default: the first eth*, en* or other interface. */
   interface?: string;
   portbase: number;
-  /** Start as soon as this many receivers joined (and minWaitMs passed). */
-  minReceivers?: number;
-  /** Never start earlier than this after the first receiver joined. */
-  minWaitMs: number;
-  /** Start this long after the first receiver joined, however many there are. */
-  maxWaitMs?: number;
-  /** Give up if no receiver says anything for this long before the start. */
-  startTimeoutMs?: number;
-  /** Without minReceivers/maxWaitMs: start this long after the last receiver joined. */
-  quietStartMs: number;
   maxBitrate?: number;
   blockSize: number;
   /** Blocks per slice; default: what the smallest receiver buffer holds, 32..1024. */
@@ -126,42 +103,16 @@ export type SenderEvents = {
   'receiver-left': [ReceiverReport];
   started: [{ receivers: number; pointToPoint: boolean; sliceBlocks: number; dataAddress: string }];
   progress: [SenderProgress];
-  warning: [{ code: string; message: string }];
+  warning: [CastWarning];
 };
-
-/** A slice on its way: first pass, then REQACK rounds until every live receiver has it. */
-interface TxSlice {
-  s: OutSlice;
-  sent: number;
-  queue: number[];
-  queued: Uint8Array;
-  /** Per queued block: the one receiver that asked for it, or null when several did. */
-  askedBy: (string | null | undefined)[];
-  ready: Set<number>;
-  readyMap: Uint8Array;
-  seen: Set<number>;
-  /** REQACKs sent so far; the last one carried rxmit = rounds - 1. */
-  rounds: number;
-  answered: Set<number>;
-  /** Some receiver asked for blocks in the current round. */
-  requested: boolean;
-  reqackDue: boolean;
-  reqackSentAt: number;
-  firstReqackAt: number;
-  timer: NodeJS.Timeout | null;
-  quietRounds: number;
-}
-
-/** Sends in flight (not yet handed to the kernel) before the pump waits for callbacks. */
-const MAX_PENDING_SENDS = 512;
-/** Packets per event-loop turn, so answers from receivers are read in between. */
-const BURST = 48;
 
 /**
  * One-to-many sender speaking udpcast's protocol. Reads a byte stream, waits for its
  * start condition, then multicasts it slice by slice until every receiver confirmed it.
  * Unlike udp-sender it re-answers connection requests at any time, drops a silent
  * receiver after a bounded time, and reports per receiver whether it got everything.
+ * It owns the sockets and the order of what goes out; the slice window, the pacer and the
+ * start condition (their own files) decide what is due and when.
  */
 export class CastSender extends EventEmitter<SenderEvents> {
   readonly options: SenderOptions;
@@ -179,6 +130,10 @@ export class CastSender extends EventEmitter<SenderEvents> {
     foreign: 0,
     refused: 0,
   };
+  private readonly life: Lifecycle<SendResult>;
+  private readonly window: SliceWindow;
+  private readonly pacer: Pacer;
+  private startCondition!: StartCondition;
 
   private iface!: NetInterface;
   private rdv = '';
@@ -187,52 +142,42 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private data: dgram.Socket | null = null;
   private batch: BatchWriter | null = null;
   private started = false;
-  private finished = false;
   private startedAt = 0;
   /** Data goes to the one receiver's own address (udpcast's point-to-point mode). */
   private pointToPoint = false;
-  private createdAt = 0;
-  private lastReceiverMessage = 0;
   private lastHelloAt = 0;
-  private firstJoin = 0;
-  private lastJoin = 0;
   private sliceBlocks = MAX_SLICE_BLOCKS;
   private reader!: SliceReader;
   private readySlice: OutSlice | null = null;
   private reading = false;
-  private inflight: TxSlice[] = [];
-  private endSent = false;
-  private pendingSends = 0;
-  private pumpScheduled = false;
-  private pumpTimer: NodeJS.Timeout | null = null;
-  private limiter: RateLimiter | null = null;
-  private srttMs = 10;
-  private timers: NodeJS.Timeout[] = [];
-  private resolve!: (r: SendResult) => void;
-  private reject!: (e: Error) => void;
-  private lastProgress = { at: 0, bytes: 0 };
 
   constructor(options: Partial<SenderOptions> = {}, deps: { log?: Logger } = {}) {
     super();
     this.options = { ...SENDER_DEFAULTS, ...options };
     this.log = deps.log ?? silentLogger;
+    this.life = new Lifecycle({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
+    this.window = new SliceWindow(this.participants, {
+      pump: () => this.pacer.schedule(),
+      completed: (ts) => this.onSliceComplete(ts),
+      // It may have lost its CONNECT_REPLY: udp-receiver asks again only when it hears a
+      // HELLO, so do not make it wait for the periodic one.
+      unconfirmedSilent: () => this.sendHello(),
+    });
+    this.pacer = new Pacer(this.options.maxBitrate, {
+      next: (budget) => this.sendNext(budget),
+      flush: () => this.batch?.flush(),
+      running: () => this.started && !this.life.finished,
+    });
   }
 
   /** Sends `input` to every receiver that joins; resolves with a per-receiver report. */
   send(input: CastInput, opts: { signal?: AbortSignal } = {}): Promise<SendResult> {
-    return new Promise<SendResult>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-      this.reader = new SliceReader(input, this.options.blockSize);
-      opts.signal?.addEventListener('abort', () => this.fail(new CastError('CAST_ABORTED', 'transfer aborted')), {
-        once: true,
-      });
-      this.open().catch((err: Error) => this.fail(err));
-    });
+    return this.life.run(() => this.open(input), opts.signal);
   }
 
-  private async open(): Promise<void> {
+  private async open(input: CastInput): Promise<void> {
     const o = this.options;
+    this.reader = new SliceReader(input, o.blockSize);
     this.iface = resolveInterface(o.interface);
     this.rdv = rendezvousAddress(this.iface, o);
     this.dataAddress = o.mcastDataAddress ?? defaultDataAddress(this.iface.address);
@@ -240,7 +185,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.data = await openSocket({ port: o.portbase + 1, broadcast: true, sndbufBytes: o.sndbufBytes });
     for (const sock of [this.ctrl, this.data]) {
       sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
-      sock.on('error', (err) => this.warn('CAST_SOCKET', `socket error: ${err.message}`));
+      sock.on('error', (err) => this.life.warn('CAST_SOCKET', `socket error: ${err.message}`));
     }
     this.data.setMulticastInterface(this.iface.address);
     this.data.setMulticastTTL(o.ttl);
@@ -249,29 +194,24 @@ export class CastSender extends EventEmitter<SenderEvents> {
     if (isMulticast(this.rdv)) this.ctrl.addMembership(this.rdv, this.iface.address);
     if (o.batchIo) {
       this.batch = BatchWriter.open(this.data, o.portbase, {
-        pending: () => this.pendingSends,
+        pending: () => this.pacer.pendingSends,
         send: (pkt) => this.sendNow(pkt),
-        error: (err) => this.warn('CAST_SEND', `send failed: ${err.message}`),
+        error: (err) => this.life.warn('CAST_SEND', `send failed: ${err.message}`),
       });
     }
     const unusable = o.batchIo && unbatchedReason(this.batch !== null);
-    if (unusable) this.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
+    if (unusable) this.life.warn('CAST_MMSG', `batched I/O unavailable, using plain dgram: ${unusable}`);
     const io: CastIo = this.batch ? 'mmsg' : 'dgram';
-    if (o.maxBitrate) this.limiter = new RateLimiter(o.maxBitrate);
-    this.createdAt = this.lastReceiverMessage = Date.now();
+    this.startCondition = new StartCondition(o, Date.now());
     this.emit('listening', { interface: this.iface, rendezvous: this.rdv, dataAddress: this.dataAddress, portbase: o.portbase, io });
     this.log.info('waiting for receivers', { interface: this.iface.name, rendezvous: this.rdv, portbase: o.portbase, io });
     this.sendHello();
-    this.every(o.helloIntervalMs, () => {
+    this.life.every(o.helloIntervalMs, () => {
       if (!this.started || this.participants.live().some((p) => !p.confirmed)) this.sendHello();
     });
-    this.every(100, () => this.checkStart());
-    this.every(200, () => this.checkDrops());
-    this.every(PROGRESS_INTERVAL_MS, () => this.emitProgress());
-  }
-
-  private every(ms: number, fn: () => void): void {
-    this.timers.push(setInterval(fn, ms));
+    this.life.every(100, () => this.checkStart());
+    this.life.every(200, () => this.checkDrops());
+    this.life.every(PROGRESS_INTERVAL_MS, () => this.emitProgress(this.started ? 'transfer' : 'waiting'));
   }
 
   // ---- negotiation -------------------------------------------------------------------
@@ -287,12 +227,12 @@ export class CastSender extends EventEmitter<SenderEvents> {
       blockSize: this.options.blockSize,
     });
     this.ctrl?.send(pkt, this.options.portbase, this.rdv, (err) => {
-      if (err) this.warn('CAST_SEND', `HELLO to ${this.rdv}: ${err.message}`);
+      if (err) this.life.warn('CAST_SEND', `HELLO to ${this.rdv}: ${err.message}`);
     });
   }
 
   private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (this.finished) return;
+    if (this.life.finished) return;
     if (rinfo.port !== this.options.portbase || (!isMulticast(this.rdv) && !sameSubnet(rinfo.address, this.iface.address, this.iface.netmask))) {
       this.stats.foreign++;
       return;
@@ -307,7 +247,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       return;
     }
     const now = Date.now();
-    this.lastReceiverMessage = now;
+    this.startCondition.heard(now);
     const p = this.participants.get(rinfo.address);
     switch (msg.op) {
       case Op.CONNECT_REQ:
@@ -320,7 +260,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
         return;
       case Op.OK:
       case Op.RETRANSMIT:
-        if (p) this.onAnswer(p, msg.slice, msg.op === Op.RETRANSMIT ? msg : null);
+        if (p) this.window.answer(p, msg.slice, msg.op === Op.RETRANSMIT ? msg : null);
         return;
     }
   }
@@ -331,7 +271,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
       // udp-sender ignores late joiners and leaves them hanging; refuse them explicitly.
       this.stats.refused++;
       this.reply(address, -1);
-      this.warn('CAST_LATE_RECEIVER', `refused ${address}: the transfer already started`);
+      this.life.warn('CAST_LATE_RECEIVER', `refused ${address}: the transfer already started`);
       return;
     }
     if (!this.started && this.options.pointToPoint === 'on' && !known && this.participants.live().length >= 1) {
@@ -347,8 +287,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     }
     this.reply(address, p.slot);
     if (!known) {
-      if (!this.firstJoin) this.firstJoin = now;
-      this.lastJoin = now;
+      this.startCondition.joined(now);
       this.log.info('receiver joined', { address, slot: p.slot, rcvbuf });
       this.emit('receiver-joined', report(p));
     }
@@ -366,29 +305,23 @@ export class CastSender extends EventEmitter<SenderEvents> {
   private reply(address: string, clientNumber: number): void {
     const pkt = this.replyPacket(address, clientNumber);
     this.ctrl?.send(pkt, this.options.portbase, address, (err) => {
-      if (err) this.warn('CAST_SEND', `CONNECT_REPLY to ${address}: ${err.message}`);
+      if (err) this.life.warn('CAST_SEND', `CONNECT_REPLY to ${address}: ${err.message}`);
     });
   }
 
   private checkStart(): void {
-    if (this.started || this.finished) return;
+    if (this.started || this.life.finished) return;
     const o = this.options;
-    const now = Date.now();
     const n = this.participants.live().length;
-    if (o.startTimeoutMs !== undefined && now - this.lastReceiverMessage > o.startTimeoutMs) {
-      const err = new CastError('CAST_START_TIMEOUT', `no receiver showed up within ${o.startTimeoutMs / 1000} s`, {
+    const decision = this.startCondition.decide(Date.now(), n);
+    if (decision.action === 'start') return this.startTransfer(decision.why);
+    if (decision.action === 'give-up') {
+      const err = new CastError('CAST_START_TIMEOUT', `no receiver showed up within ${decision.silentMs / 1000} s`, {
         details: { receivers: n, rendezvous: this.rdv, portbase: o.portbase },
         remedy: 'check that receivers run on the same network with the same --portbase, and that broadcast/multicast reaches them',
       });
-      return this.fail(err);
+      this.life.fail(err);
     }
-    if (n === 0 || now - this.firstJoin < o.minWaitMs) return;
-    if (o.maxWaitMs !== undefined && now - this.firstJoin >= o.maxWaitMs) return this.startTransfer('max-wait reached');
-    if (o.minReceivers !== undefined) {
-      if (n >= o.minReceivers) this.startTransfer(`${n} receivers joined`);
-      return;
-    }
-    if (o.maxWaitMs === undefined && now - this.lastJoin >= o.quietStartMs) this.startTransfer('no new receiver for a while');
   }
 
   private startTransfer(why: string): void {
@@ -412,45 +345,20 @@ export class CastSender extends EventEmitter<SenderEvents> {
 
   /** Reads the next slice while the current ones are on the wire. */
   private prefetch(): void {
-    if (this.reading || this.readySlice || this.endSent) return;
+    if (this.reading || this.readySlice || this.window.endOpened) return;
     this.reading = true;
     this.reader.next(this.sliceBlocks).then(
       (s) => {
         this.reading = false;
         this.readySlice = s;
-        this.schedulePump();
+        this.pacer.schedule();
       },
       (err: Error) =>
-        this.fail(new CastError('CAST_INPUT', `reading the input failed: ${err.message}`, { cause: err, remedy: 'check the input file or pipe' })),
+        this.life.fail(new CastError('CAST_INPUT', `reading the input failed: ${err.message}`, { cause: err, remedy: 'check the input file or pipe' })),
     );
   }
 
   // ---- data phase --------------------------------------------------------------------
-
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.pumpTimer || !this.started || this.finished) return;
-    this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    this.fill();
-    this.batch?.flush();
-  }
-
-  /** Hands a burst of packets to the socket (or to the batch, sent as one on flush). */
-  private fill(): void {
-    for (let budget = BURST; budget > 0 && !this.finished; ) {
-      if (this.pendingSends >= MAX_PENDING_SENDS) return; // a send callback resumes us
-      const n = this.sendNext(budget);
-      if (n === 0) return;
-      budget -= n;
-    }
-    this.schedulePump();
-  }
 
   private sendData(pkt: Buffer, to = 0): void {
     if (this.batch) this.batch.push(pkt, to);
@@ -458,85 +366,72 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   private sendNow(pkt: Buffer): void {
-    this.pendingSends++;
+    this.pacer.sending();
     this.data!.send(pkt, this.onSent);
   }
 
   private readonly onSent = (err: Error | null): void => {
-    this.pendingSends--;
-    if (err) this.warn('CAST_SEND', `send failed: ${err.message}`);
-    if (this.pendingSends === MAX_PENDING_SENDS / 2) this.schedulePump();
+    this.pacer.sent();
+    if (err) this.life.warn('CAST_SEND', `send failed: ${err.message}`);
   };
 
   /**
    * Sends what goes out next: retransmissions first, then due REQACKs, then the first pass
    * of the newest slice (up to `budget` blocks of it at once), then a new slice when the
    * window allows. Returns how many datagrams went: 0 when there is nothing to send now, or
-   * the rate limit holds the packet back (a timer resumes then). The bookkeeping changes
+   * the rate limit holds the packet back (the pacer resumes then). The bookkeeping changes
    * only once the packet goes.
    */
   private sendNext(budget: number): number {
-    for (const ts of this.inflight) {
-      if (ts.queue.length === 0) continue;
-      const block = ts.queue[0]!;
-      const pkt = packetOf(ts.s, block);
-      if (!this.mayGo(pkt.length)) return 0;
-      ts.queue.shift();
-      const to = this.unicastTo(ts.askedBy[block]);
-      ts.queued[block >> 3]! &= ~(1 << (block & 7));
-      ts.askedBy[block] = undefined;
+    const w = this.window;
+    const resend = w.resendDue();
+    if (resend) {
+      const pkt = packetOf(resend.s, resend.queue[0]!);
+      if (!this.pacer.mayGo(pkt.length)) return 0;
+      const to = this.unicastTo(w.resent(resend));
       this.stats.blocksRetransmitted++;
       if (to) this.stats.unicastRetransmits++;
       this.sendData(pkt, to);
       return 1;
     }
-    for (const ts of this.inflight) {
-      if (!ts.reqackDue || ts.sent !== ts.s.blocks) continue;
-      const pkt = this.reqackPacket(ts);
-      if (!this.mayGo(pkt.length)) return 0;
+    const due = w.reqackDue();
+    if (due) {
+      const pkt = w.reqackPacket(due);
+      if (!this.pacer.mayGo(pkt.length)) return 0;
       const lead = this.repliesBeforeReqAck();
-      this.onReqAckSent(ts);
+      w.reqackSent(due);
+      this.stats.reqacksSent++;
       if (lead) for (const p of lead) this.sendData(p);
       this.sendData(pkt);
       return 1;
     }
-    const newest = this.inflight[this.inflight.length - 1];
+    const newest = w.newest();
     if (newest && newest.sent < newest.s.blocks) {
       const s = newest.s;
       let n = 1;
-      if (this.batch && !this.limiter) {
+      if (this.batch && !this.pacer.limited) {
         // The first pass: the next blocks lie back to back in the slice's buffer, so they go
-        // as one run (GSO messages) instead of a view and a call per datagram. N = 1, in
-        // interleaved runs: +22 % at 0 % loss, +10 % at 5 %. --max-bitrate takes them one by one.
+        // as one run (GSO messages) instead of a view and a call per datagram, which makes
+        // the sender faster where it bounds the rate (docs/cast.md, Batched I/O).
+        // --max-bitrate takes them one by one.
         n = Math.min(budget, s.blocks - newest.sent);
         const r = runOf(s, newest.sent, n);
         this.batch.sendRun(s.packets, r.off, n, r.stride, r.last);
       } else {
         const pkt = packetOf(s, newest.sent);
-        if (!this.mayGo(pkt.length)) return 0;
+        if (!this.pacer.mayGo(pkt.length)) return 0;
         this.sendData(pkt);
       }
-      newest.sent += n;
+      w.firstPassSent(newest, n);
       this.stats.blocksSent += n;
-      if (newest.sent === s.blocks) newest.reqackDue = true;
       return n;
     }
-    if (!this.canOpenSlice()) return 0;
-    this.openSlice(this.readySlice!);
+    if (!w.canOpen(this.readySlice)) return 0;
+    w.open(this.readySlice!);
+    this.stats.maxSlicesInFlight = Math.max(this.stats.maxSlicesInFlight, w.size);
     this.readySlice = null;
     this.prefetch();
     return this.sendNext(budget);
-  }
-
-  /** Whether --max-bitrate lets a datagram of this size go now; if not, the pump resumes when it will. */
-  private mayGo(bytes: number): boolean {
-    const wait = this.limiter?.take(bytes) ?? 0;
-    if (wait <= 0) return true;
-    this.pumpTimer = setTimeout(() => {
-      this.pumpTimer = null;
-      this.pump();
-    }, wait);
-    return false;
   }
 
   /**
@@ -548,51 +443,6 @@ export class CastSender extends EventEmitter<SenderEvents> {
    */
   private unicastTo(askedBy: string | null | undefined): number {
     return askedBy && this.batch && !this.pointToPoint ? ipToInt(askedBy) : 0;
-  }
-
-  /**
-   * The window: with a udp-receiver in the group, the one it survives: slice n+2 only once
-   * every live receiver confirmed slice n (it aborts on a packet two slices past its oldest
-   * incomplete one), and slice n+1 only once it answered for slice n (it aborts if it never
-   * saw a slice). Receivers that are all ours (GAP_TOLERANT) take WIDE_WINDOW_SLICES. The
-   * end marker goes out alone, after every data slice is confirmed.
-   */
-  private canOpenSlice(): boolean {
-    const s = this.readySlice;
-    if (!s || this.endSent) return false;
-    if (s.bytes === 0) return this.inflight.length === 0;
-    const live = this.participants.live();
-    const ours = live.every((p) => p.capabilities & Cap.GAP_TOLERANT);
-    const oldest = this.inflight[0];
-    if (oldest && s.no - oldest.s.no >= (ours ? WIDE_WINDOW_SLICES : UDPCAST_WINDOW_SLICES)) return false;
-    const prev = this.inflight.find((t) => t.s.no === s.no - 1);
-    if (!prev) return true;
-    if (prev.sent < prev.s.blocks) return false;
-    return live.every((p) => p.capabilities & Cap.GAP_TOLERANT || prev.seen.has(p.slot));
-  }
-
-  private openSlice(s: OutSlice): void {
-    if (s.bytes === 0) this.endSent = true;
-    const ts: TxSlice = {
-      s,
-      sent: 0,
-      queue: [],
-      queued: newBitmap(),
-      askedBy: [],
-      ready: new Set(),
-      readyMap: newBitmap(),
-      seen: new Set(),
-      rounds: 0,
-      answered: new Set(),
-      requested: false,
-      reqackDue: s.blocks === 0,
-      reqackSentAt: 0,
-      firstReqackAt: 0,
-      timer: null,
-      quietRounds: 0,
-    };
-    this.inflight.push(ts);
-    this.stats.maxSlicesInFlight = Math.max(this.stats.maxSlicesInFlight, this.inflight.length);
   }
 
   /**
@@ -609,99 +459,12 @@ export class CastSender extends EventEmitter<SenderEvents> {
     return [pkt, pkt];
   }
 
-  private reqackPacket(ts: TxSlice): Buffer {
-    return encodeReqAck({ slice: ts.s.no, sliceBytes: ts.s.bytes, rxmit: ts.rounds, ready: ts.readyMap });
-  }
-
-  private onReqAckSent(ts: TxSlice): void {
-    const now = performance.now();
-    ts.reqackDue = false;
-    ts.rounds++;
-    ts.reqackSentAt = now;
-    if (!ts.firstReqackAt) ts.firstReqackAt = Date.now();
-    ts.answered.clear();
-    ts.requested = false;
-    this.stats.reqacksSent++;
-    if (ts.timer) clearTimeout(ts.timer);
-    const timeout = clamp(2 * this.srttMs + 2, MIN_REQACK_TIMEOUT_MS, MAX_REQACK_TIMEOUT_MS) * 2 ** Math.min(ts.quietRounds, 7);
-    ts.timer = setTimeout(() => this.onRoundTimeout(ts), Math.min(timeout, MAX_REQACK_TIMEOUT_MS));
-  }
-
-  private onRoundTimeout(ts: TxSlice): void {
-    ts.timer = null;
-    if (this.finished || !this.inflight.includes(ts)) return;
-    ts.quietRounds++;
-    // A receiver that never answered may have lost its CONNECT_REPLY: udp-receiver asks
-    // again only when it hears a HELLO, so do not make it wait for the periodic one.
-    if (this.participants.live().some((p) => !p.confirmed && !ts.answered.has(p.slot))) this.sendHello();
-    this.nextRound(ts);
-  }
-
-  private nextRound(ts: TxSlice): void {
-    ts.reqackDue = true;
-    this.schedulePump();
-  }
-
-  private onAnswer(p: Participant, sliceNo: number, rexmit: Retransmit | null): void {
-    if (p.status !== 'connected') return;
-    p.confirmed = true;
-    p.lastAnswer = Date.now();
-    const ts = this.inflight.find((t) => t.s.no === sliceNo);
-    if (!ts) return; // an answer for a slice already finished: nothing to do
-    ts.seen.add(p.slot);
-    if (!ts.answered.has(p.slot) && ts.reqackSentAt) {
-      ts.answered.add(p.slot);
-      const sample = performance.now() - ts.reqackSentAt;
-      this.srttMs = 0.875 * this.srttMs + 0.125 * sample;
-    }
-    if (!rexmit) {
-      if (!ts.ready.has(p.slot)) {
-        ts.ready.add(p.slot);
-        bitSet(ts.readyMap, p.slot);
-        p.bytesAcked += ts.s.bytes;
-      }
-    } else if (rexmit.rxmit === ts.rounds - 1) {
-      // Queue every block the receiver lacks and nobody queued yet. Answers to an older
-      // round are stale: the receiver answers the newer REQACK as well.
-      for (let b = 0; b < ts.s.blocks; b++) {
-        const held = (rexmit.held[b >> 3]! & (1 << (b & 7))) !== 0;
-        if (held || b >= ts.sent) continue;
-        ts.requested = true;
-        if ((ts.queued[b >> 3]! & (1 << (b & 7))) === 0) {
-          ts.queued[b >> 3]! |= 1 << (b & 7);
-          ts.queue.push(b);
-          ts.askedBy[b] = p.capabilities & Cap.GAP_TOLERANT ? p.address : null;
-        } else if (ts.askedBy[b] !== p.address) {
-          ts.askedBy[b] = null;
-        }
-      }
-    }
-    this.afterAnswer(ts);
-  }
-
-  private afterAnswer(ts: TxSlice): void {
-    const live = this.participants.live();
-    if (live.every((p) => ts.ready.has(p.slot))) return this.completeSlice(ts);
-    if (ts.requested && !ts.reqackDue && live.every((p) => ts.answered.has(p.slot) || ts.ready.has(p.slot))) {
-      // Everyone answered this round: re-ask right after the retransmissions. With
-      // nothing to resend (a receiver holding back its OK), the round timer re-asks.
-      if (ts.timer) clearTimeout(ts.timer);
-      ts.timer = null;
-      ts.quietRounds = 0;
-      this.nextRound(ts);
-    }
-    this.schedulePump();
-  }
-
-  private completeSlice(ts: TxSlice): void {
-    if (ts.timer) clearTimeout(ts.timer);
-    ts.timer = null;
-    this.inflight = this.inflight.filter((t) => t !== ts);
+  private onSliceComplete(ts: TxSlice): void {
     this.reader.release(ts.s);
     this.stats.slices++;
     this.stats.bytes += ts.s.bytes;
     if (ts.s.bytes === 0) return this.finish(true);
-    this.schedulePump();
+    this.pacer.schedule();
   }
 
   private onDisconnect(p: Participant): void {
@@ -716,12 +479,12 @@ export class CastSender extends EventEmitter<SenderEvents> {
   }
 
   private checkDrops(): void {
-    if (!this.started || this.finished) return;
+    if (!this.started || this.life.finished) return;
     const now = Date.now();
     for (const p of this.participants.live()) {
-      const owed = this.inflight.filter((t) => t.firstReqackAt && !t.ready.has(p.slot));
-      if (owed.length === 0) continue;
-      const since = Math.max(p.lastAnswer, Math.min(...owed.map((t) => t.firstReqackAt)));
+      const owed = this.window.owedSince(p);
+      if (!owed) continue;
+      const since = Math.max(p.lastAnswer, owed);
       if (now - since > this.options.dropTimeoutMs) {
         this.removeLive(p, 'dropped', `no answer for ${((now - since) / 1000).toFixed(1)} s`);
       }
@@ -733,58 +496,40 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.log.warn(`receiver ${status}`, { address: p.address, slot: p.slot, reason });
     this.emit('receiver-left', report(p));
     if (this.participants.live().length === 0) return this.finish(false);
-    for (const ts of [...this.inflight]) this.afterAnswer(ts);
+    this.window.recheck();
   }
 
   // ---- end ---------------------------------------------------------------------------
 
-  private emitProgress(): void {
+  private emitProgress(phase: SenderProgress['phase']): void {
     const now = Date.now();
-    const dt = now - (this.lastProgress.at || now);
     const bytes = this.stats.bytes;
-    const rate = dt > 0 ? ((bytes - this.lastProgress.bytes) * 1000) / dt : 0;
-    this.lastProgress = { at: now, bytes };
     this.emit('progress', {
-      phase: this.finished ? 'done' : this.started ? 'transfer' : 'waiting',
+      phase,
       bytes,
       elapsedMs: this.started ? now - this.startedAt : 0,
-      rateBytesPerSec: rate,
-      receivers: this.finished ? this.participants.all().filter((p) => p.status === 'done').length : this.participants.live().length,
+      rateBytesPerSec: this.life.rate(bytes, now),
+      receivers: phase === 'done' ? this.participants.all().filter((p) => p.status === 'done').length : this.participants.live().length,
       blocksRetransmitted: this.stats.blocksRetransmitted,
     });
   }
 
   /** `ended`: every live receiver confirmed the end marker. */
   private finish(ended: boolean): void {
-    if (this.finished) return;
+    if (this.life.finished) return;
     for (const p of [...this.participants.live()]) this.participants.setStatus(p, ended ? 'done' : 'dropped');
     const receivers = this.participants.all().map(report);
     const ok = receivers.length > 0 && receivers.every((r) => r.status === 'done');
-    this.finished = true;
-    this.emitProgress();
-    this.close();
-    this.resolve({ ok, durationMs: this.startedAt ? Date.now() - this.startedAt : 0, receivers, stats: { ...this.stats } });
-  }
-
-  private fail(err: Error): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.close();
-    this.reject(err);
+    this.emitProgress('done');
+    this.life.finish({ ok, durationMs: this.startedAt ? Date.now() - this.startedAt : 0, receivers, stats: { ...this.stats } });
   }
 
   private close(): void {
-    for (const t of this.timers) clearInterval(t);
-    for (const ts of this.inflight) if (ts.timer) clearTimeout(ts.timer);
-    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.window.close();
+    this.pacer.close();
     this.ctrl?.close();
     this.data?.close();
     this.ctrl = this.data = null;
-  }
-
-  private warn(code: string, message: string): void {
-    this.log.warn(message, { code });
-    this.emit('warning', { code, message });
   }
 }
 
@@ -797,4 +542,3 @@ function report(p: Participant): ReceiverReport {
 function clamp(v: number, lo: number, hi: number): number {
   return Math.max(lo, Math.min(hi, v));
 }
-

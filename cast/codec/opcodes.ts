@@ -1,4 +1,4 @@
-// udpcast opcodes and capability bits (see docs/cast-wire.md). Names follow udpcast's
+// udpcast opcodes and capability bits (docs/cast.md, Compatibility). Names follow udpcast's
 // udpc-protoc.h so a capture reads the same in both code bases.
 
 export const Op = {

@@ -111,7 +111,9 @@ describe.each(FIXTURES)('captured udpcast traffic %s', (name) => {
       .map((d) => `+${(d.time - t0).toFixed(3)} ${d.src}:${d.sport} > ${d.dst}:${d.dport} ${formatMessage(decode(d))}`)
       .join('\n') + '\n';
     const dump = `test/fixtures/pcap/${name}.txt`;
-    if (process.env.UPDATE_FIXTURES === '1' || !existsSync(dump)) writeFileSync(dump, text);
+    // Only UPDATE_FIXTURES=1 writes the dump: a missing one is a failure, not a new golden file.
+    if (process.env.UPDATE_FIXTURES === '1') writeFileSync(dump, text);
+    expect(existsSync(dump), `${dump} is missing; UPDATE_FIXTURES=1 writes it`).toBe(true);
     expect(text).toBe(readFileSync(dump, 'utf8'));
   });
 
