@@ -32,7 +32,7 @@ import {
   WIDE_WINDOW_SLICES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
-import { Lifecycle, type CastWarning } from './lifecycle.ts';
+import { Endpoint, type CastWarning } from './endpoint.ts';
 import { openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 
 export interface ReceiverOptions {
@@ -150,13 +150,13 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
   private nextToWrite = 0;
   /** Packets seen for slices the sender may only send once it gave up on us. */
   private aheadEvidence = 0;
-  private readonly life: Lifecycle<ReceiveResult>;
+  private readonly life: Endpoint<ReceiveResult>;
 
   constructor(options: Partial<ReceiverOptions> = {}, deps: { log?: Logger } = {}) {
     super();
     this.options = { ...RECEIVER_DEFAULTS, ...options };
     this.log = deps.log ?? silentLogger;
-    this.life = new Lifecycle({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
+    this.life = new Endpoint({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
   }
 
   /** Receives one transfer into `output` (which the caller ends afterwards). */
@@ -173,6 +173,8 @@ export class CastReceiver extends EventEmitter<ReceiverEvents> {
     this.iface = resolveInterface(o.interface);
     this.rdv = rendezvousAddress(this.iface, o);
     this.sock = await openSocket({ port: o.portbase, broadcast: true, rcvbufBytes: o.rcvbufBytes });
+    // Aborted while the socket opened: close() ran before it existed.
+    if (this.life.finished) return this.close();
     this.sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     this.sock.on('error', (err) => this.life.warn('CAST_SOCKET', `socket error: ${err.message}`));
     if (o.batchIo) {

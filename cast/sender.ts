@@ -16,7 +16,7 @@ import {
   RX_TRUESIZE_BYTES,
 } from './constants.ts';
 import { CastError, DecodeError } from './errors.ts';
-import { Lifecycle, type CastWarning } from './lifecycle.ts';
+import { Endpoint, type CastWarning } from './endpoint.ts';
 import { defaultDataAddress, openSocket, rendezvousAddress, resolveInterface, type NetInterface } from './net.ts';
 import { Pacer } from './pacer.ts';
 import { Participants, type Participant, type ReceiverStatus } from './participants.ts';
@@ -130,7 +130,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     foreign: 0,
     refused: 0,
   };
-  private readonly life: Lifecycle<SendResult>;
+  private readonly life: Endpoint<SendResult>;
   private readonly window: SliceWindow;
   private readonly pacer: Pacer;
   private startCondition!: StartCondition;
@@ -155,7 +155,7 @@ export class CastSender extends EventEmitter<SenderEvents> {
     super();
     this.options = { ...SENDER_DEFAULTS, ...options };
     this.log = deps.log ?? silentLogger;
-    this.life = new Lifecycle({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
+    this.life = new Endpoint({ log: this.log, warning: (w) => this.emit('warning', w), close: () => this.close() });
     this.window = new SliceWindow(this.participants, {
       pump: () => this.pacer.schedule(),
       completed: (ts) => this.onSliceComplete(ts),
@@ -183,6 +183,8 @@ export class CastSender extends EventEmitter<SenderEvents> {
     this.dataAddress = o.mcastDataAddress ?? defaultDataAddress(this.iface.address);
     this.ctrl = await openSocket({ port: o.portbase + 1, broadcast: true, sndbufBytes: 1 << 20 });
     this.data = await openSocket({ port: o.portbase + 1, broadcast: true, sndbufBytes: o.sndbufBytes });
+    // Aborted while the sockets opened: close() ran before they existed.
+    if (this.life.finished) return this.close();
     for (const sock of [this.ctrl, this.data]) {
       sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
       sock.on('error', (err) => this.life.warn('CAST_SOCKET', `socket error: ${err.message}`));

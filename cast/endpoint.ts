@@ -1,7 +1,7 @@
 import type { Logger } from '../common/log.ts';
 import { CastError } from './errors.ts';
 
-// The lifecycle a sender and a receiver share: one transfer per object, run from open()
+// The endpoint lifecycle a sender and a receiver share: one transfer per object, run from open()
 // until it settles with a result or an error, after which every handler does nothing.
 
 export interface CastWarning {
@@ -9,7 +9,7 @@ export interface CastWarning {
   message: string;
 }
 
-export interface LifecycleHooks {
+export interface EndpointHooks {
   log: Logger;
   /** Emits the owner's 'warning' event. */
   warning: (w: CastWarning) => void;
@@ -17,15 +17,15 @@ export interface LifecycleHooks {
   close: () => void;
 }
 
-export class Lifecycle<R> {
+export class Endpoint<R> {
   private settled = false;
-  private readonly hooks: LifecycleHooks;
+  private readonly hooks: EndpointHooks;
   private readonly timers: NodeJS.Timeout[] = [];
   private resolve!: (r: R) => void;
   private reject!: (e: Error) => void;
   private lastProgress = { at: 0, bytes: 0 };
 
-  constructor(hooks: LifecycleHooks) {
+  constructor(hooks: EndpointHooks) {
     this.hooks = hooks;
   }
 

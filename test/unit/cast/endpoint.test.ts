@@ -1,14 +1,14 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { silentLogger } from '../../../common/log.ts';
-import { Lifecycle, type CastWarning } from '../../../cast/lifecycle.ts';
+import { Endpoint, type CastWarning } from '../../../cast/endpoint.ts';
 
-// The lifecycle a sender and a receiver share, without sockets: it settles once, closes
+// The endpoint lifecycle a sender and a receiver share, without sockets: it settles once, closes
 // once, and stops its interval timers when it does.
 
-function lifecycle(): { life: Lifecycle<string>; closes: () => number; warnings: CastWarning[] } {
+function lifecycle(): { life: Endpoint<string>; closes: () => number; warnings: CastWarning[] } {
   let closes = 0;
   const warnings: CastWarning[] = [];
-  const life = new Lifecycle<string>({ log: silentLogger, warning: (w) => warnings.push(w), close: () => closes++ });
+  const life = new Endpoint<string>({ log: silentLogger, warning: (w) => warnings.push(w), close: () => closes++ });
   return { life, closes: () => closes, warnings };
 }
 
@@ -16,7 +16,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe('Lifecycle', () => {
+describe('Endpoint', () => {
   test('settles with the first result; a later failure changes nothing and it closes once', async () => {
     const { life, closes } = lifecycle();
     const result = life.run(async () => {});
