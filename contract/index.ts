@@ -3,6 +3,6 @@
 // from here; neither imports the other.
 export * from './agent-api.ts';
 export { PlanError } from './errors.ts';
-export { FS_TYPES, PARTITION_ROLES, SIZE_EXPECTED, parseSizeMiB, validateLayout, type FsType, type Partition, type PartitionRole } from './layout.ts';
+export { parseSizeMiB, validateLayout, type FsType, type Partition, type PartitionRole } from './layout.ts';
 export { tarCreateArgs, tarExtractArgv } from './tar.ts';
 export { validatePlan } from './validate-plan.ts';

@@ -5,10 +5,10 @@ import { arr, obj, oneOf, optStr, str } from './fields.ts';
 // agent checks the plan it receives with it, and the server checks every node's layout
 // with it when it reads its config, so a layout the agent would refuse never starts.
 
-export const PARTITION_ROLES = ['bios-boot', 'esp', 'root', 'swap', 'data'] as const;
+const PARTITION_ROLES = ['bios-boot', 'esp', 'root', 'swap', 'data'] as const;
 export type PartitionRole = (typeof PARTITION_ROLES)[number];
 
-export const FS_TYPES = ['ext4', 'xfs', 'vfat', 'swap'] as const;
+const FS_TYPES = ['ext4', 'xfs', 'vfat', 'swap'] as const;
 export type FsType = (typeof FS_TYPES)[number];
 
 export interface Partition {
@@ -25,7 +25,7 @@ export interface Partition {
 /** K/M/G/T are binary, as sfdisk and parted read them. */
 const SIZE_UNITS: Record<string, number> = { KiB: 1 / 1024, K: 1 / 1024, MiB: 1, M: 1, GiB: 1024, G: 1024, TiB: 1024 * 1024, T: 1024 * 1024 };
 const SIZE = /^(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|TiB|K|M|G|T)$/;
-export const SIZE_EXPECTED = 'a whole number of MiB such as "1MiB", "512M", "20GiB", "1.5 GiB", or "rest"';
+const SIZE_EXPECTED = 'a whole number of MiB such as "1MiB", "512M", "20GiB", "1.5 GiB", or "rest"';
 
 /** A partition name goes into sfdisk's script between double quotes. */
 const PARTITION_NAME = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,36}$/;

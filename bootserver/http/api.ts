@@ -247,7 +247,7 @@ export class Api {
 }
 
 /** What an agent does next, by phase: after a failure it waits for the admin, after the end it reboots into the disk. */
-export function nextAction(phase: NodePhase): NextAction {
+function nextAction(phase: NodePhase): NextAction {
   switch (phase) {
     case 'install':
       return 'retry';

@@ -7,7 +7,7 @@ import { DecodeError } from '../errors.ts';
 // the handlers trust it. A bad body is a DecodeError (400, counted by code).
 
 const MAX_BODY_BYTES = 1024 * 1024;
-export const MAX_LOG_LINES = 1000;
+const MAX_LOG_LINES = 1000;
 /** Text fields the server keeps (log lines, command output) are cut to this. */
 const MAX_TEXT = 4096;
 

@@ -16,7 +16,7 @@ export function installStatus(nodes: readonly NodeRecord[], configured: Readonly
   };
 }
 
-export function nodeProgress(n: NodeRecord, conf: NodeConfig | undefined, sessions: ReadonlyMap<number, SessionInfo>, now: number): NodeProgress {
+function nodeProgress(n: NodeRecord, conf: NodeConfig | undefined, sessions: ReadonlyMap<number, SessionInfo>, now: number): NodeProgress {
   const r = n.install;
   const session = r.session === null ? undefined : sessions.get(r.session);
   const totalBytes = r.receivedBytes ?? session?.estimatedBytes ?? null;

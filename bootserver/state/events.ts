@@ -26,7 +26,7 @@ export type NodeEventKind = NodeEventData['kind'];
 /** assigned: the plan names the session; waits: a stream of the image already runs, the node is in the next one. */
 export type SessionEventKind = 'assigned' | 'waits' | 'joined' | 'received' | 'left';
 
-export type DhcpEventKind = 'offer' | 'ack' | 'nak' | 'released' | 'proxy-offer' | 'proxy-ack';
+type DhcpEventKind = 'offer' | 'ack' | 'nak' | 'released' | 'proxy-offer' | 'proxy-ack';
 
 /** One line for a person; nothing reads it back. */
 export function describeEvent(e: NodeEventData): string {

@@ -1,6 +1,6 @@
+import { PassThrough, Readable } from 'node:stream';
 import { expect, test } from 'vitest';
 import { CastReceiver, CastSender } from '../../../cast/index.ts';
-import { PassThrough } from 'node:stream';
 
 // A transfer aborted while its sockets are still opening ends there: no socket, timer or
 // event after the rejection (before, open() went on and left them running, and the process
@@ -13,7 +13,7 @@ test('a sender aborted while opening never starts listening', async () => {
   let listened = false;
   sender.on('listening', () => (listened = true));
   const ac = new AbortController();
-  const sending = sender.send([Buffer.from('x')], { signal: ac.signal });
+  const sending = sender.send(Readable.from([Buffer.from('x')]), { signal: ac.signal });
   ac.abort();
   await expect(sending).rejects.toMatchObject({ code: 'CAST_ABORTED' });
   await new Promise((r) => setTimeout(r, 200));
