@@ -102,6 +102,8 @@ export interface NodeProgress {
   failure: { step: string | null; code: string | null; message: string; remedy?: string; command?: string[]; exitCode?: number; outputTail?: string } | null;
   /** Why it waits (e.g. for the next session). */
   note: string | null;
+  /** A second host claimed this node during its install: see the node's events. */
+  conflict: string | null;
   updated: string;
 }
 

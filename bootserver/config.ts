@@ -90,6 +90,8 @@ export interface BootConfig {
     /** Base URL nodes use to reach us (iPXE scripts, kernel parameters, agent API). */
     publicUrl: string;
     adminTokenFile: string;
+    /** A token for reads only (status, nodes, events): for people and tools that watch. */
+    readTokenFile: string;
     batchIo: boolean;
   };
   paths: { stateDir: string };
@@ -333,7 +335,7 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
   const paths = top.section('paths', ['stateDir']);
   const stateDir = paths.absPath('stateDir', DEFAULT_STATE_DIR);
 
-  const srv = top.section('server', ['interface', 'address', 'httpBind', 'httpPort', 'publicUrl', 'adminTokenFile', 'batchIo']);
+  const srv = top.section('server', ['interface', 'address', 'httpBind', 'httpPort', 'publicUrl', 'adminTokenFile', 'readTokenFile', 'batchIo']);
   const ifname = srv.string('interface', undefined, (x) => /^[\w.:@-]{1,15}$/.test(x), 'a network interface name');
   const address = srv.ip('address') ?? (opts.interfaceAddress ?? systemInterfaceAddress)(ifname);
   if (!address) throw srv.bad('address', `an IPv4 address (interface ${ifname} has none, or set server.address)`);
@@ -345,6 +347,7 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
     httpPort,
     publicUrl: srv.string('publicUrl', `http://${address}:${httpPort}`, (x) => /^https?:\/\/[^/\s]+$/.test(x), 'a base URL like http://10.78.0.1:8080 (no path)'),
     adminTokenFile: srv.absPath('adminTokenFile', join(stateDir, 'admin.token')),
+    readTokenFile: srv.absPath('readTokenFile', join(stateDir, 'read.token')),
     batchIo: srv.bool('batchIo', true),
   };
 

@@ -13,7 +13,7 @@ export interface Admission {
 
 export type BootDecision =
   /** Boot the installer; `inventory`: report hardware and power off (an unknown machine). */
-  | { action: 'install'; mode: 'install' | 'inventory'; token: string; hostname: string | null }
+  | { action: 'install'; mode: 'install' | 'inventory'; hostname: string | null }
   | { action: 'localboot'; method: LocalBootMethod; reason: string }
   /** Serve nothing to boot; the script says why and hands back to the firmware. */
   | { action: 'none'; reason: string };
@@ -63,10 +63,10 @@ export class StatePolicy implements BootPolicy {
     const method = this.configured.get(client.mac)?.localBoot ?? 'auto';
     switch (node.phase) {
       case 'discovered':
-        return { action: 'install', mode: 'inventory', token: node.token!, hostname: node.hostname };
+        return { action: 'install', mode: 'inventory', hostname: node.hostname };
       case 'install':
       case 'installing':
-        return { action: 'install', mode: 'install', token: node.token!, hostname: node.hostname };
+        return { action: 'install', mode: 'install', hostname: node.hostname };
       case 'installed':
       case 'localboot':
         return { action: 'localboot', method, reason: node.phase };

@@ -38,6 +38,7 @@ export class BootServer {
   readonly lifecycle: Lifecycle;
   readonly leases: LeaseStore | null;
   readonly adminToken: string;
+  readonly readToken: string;
   readonly sessions: SessionManager;
   httpPort = 0;
   private readonly db: DatabaseSync;
@@ -53,7 +54,8 @@ export class BootServer {
     this.nodes = new NodeStore(this.db);
     this.lifecycle = new Lifecycle(this.nodes);
     this.lifecycle.configure(cfg.nodes);
-    this.adminToken = adminToken(cfg.server.adminTokenFile);
+    this.adminToken = tokenFile(cfg.server.adminTokenFile);
+    this.readToken = tokenFile(cfg.server.readTokenFile);
     const policy = new StatePolicy(this.lifecycle, cfg);
     this.leases =
       cfg.dhcp.mode === 'full'
@@ -104,7 +106,7 @@ export class BootServer {
       sessions: this.sessions,
       counters: this.counters,
       log: log.child('api'),
-      adminToken: this.adminToken,
+      tokens: { admin: this.adminToken, read: this.readToken },
       startedAt: Date.now(),
       extraCounters: () => this.tftp?.transferCounters() ?? {},
     });
@@ -115,6 +117,7 @@ export class BootServer {
       api,
       counters: this.counters,
       log: log.child('http'),
+      issueToken: (mac, address) => this.lifecycle.issueToken(this.nodes.get(mac)!, address),
       onScript: (mac, decision, address) => {
         if (!this.nodes.get(mac)) return;
         this.nodes.event(mac, { kind: 'http', decision, address });
@@ -152,8 +155,8 @@ export class BootServer {
   }
 }
 
-/** The admin token: read from its file, or made once (mode 0600) on first start. */
-function adminToken(file: string): string {
+/** The admin or read token: read from its file, or made once (mode 0600) on first start. */
+function tokenFile(file: string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dirname(file), { recursive: true });
   const token = newToken();

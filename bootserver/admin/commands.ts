@@ -59,13 +59,20 @@ function client(v: { config?: string | undefined; server?: string | undefined; t
     })();
   let token = v.token ?? (process.env.RACKCAST_ADMIN_TOKEN || undefined);
   if (token === undefined && (v.config !== undefined || v.server === undefined)) {
-    try {
-      token = readFileSync(fromConfig().server.adminTokenFile, 'utf8').trim();
-    } catch {
-      // reads work without it; changes will say where the token is
-    }
+    // The admin token if this user may read it, else the read token; without either the
+    // server's 401 says where they are.
+    const s = fromConfig().server;
+    token = [s.adminTokenFile, s.readTokenFile].map(readToken).find((t) => t !== undefined);
   }
   return new ApiClient(base, token);
+}
+
+function readToken(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 export async function nodesCommand(argv: string[]): Promise<number> {

@@ -15,6 +15,7 @@ export function renderStatus(s: InstallStatus): string {
   const out = [...lines, ...(lines.length ? [''] : []), fmt(head)];
   s.nodes.forEach((n, i) => {
     out.push(fmt(rows[i]!));
+    if (n.conflict) out.push(`    CONFLICT: ${n.conflict} (rackcast node show ${n.hostname ?? n.mac})`);
     if (n.failure) out.push(...failureLines(n.failure));
     else if (n.note) out.push(`    ${n.note}`);
   });

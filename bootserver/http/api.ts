@@ -24,12 +24,12 @@ import { normalizeMac } from '../mac.ts';
 import { expandNodeRange } from '../noderange.ts';
 import { describeEvent } from '../state/events.ts';
 import type { NodeRecord, NodeStore } from '../state/node-store.ts';
-import { requireAdmin, requireNode, type Auth } from './auth.ts';
+import { requireNode, requireToken, type Auth, type ServerTokens } from './auth.ts';
 import { parseInstallComplete, parseInventory, parseLogLines, parseNodeSelection, parseStepReport, readJson } from './bodies.ts';
 
-// The JSON API under /api/v1: reads for anyone who can reach the server, node changes
-// with the admin token, and the agent calls of the contract (contract/agent-api.ts) with
-// the node's token. Bodies are checked in bodies.ts; the handlers ask the lifecycle and
+// The JSON API under /api/v1: reads with the read (or admin) token, node changes with the
+// admin token, and the agent calls of the contract (contract/agent-api.ts) with the node's
+// token. Bodies are checked in bodies.ts; the handlers ask the lifecycle and
 // the sessions, whose errors become status codes here and nowhere else.
 
 export const API_PREFIX = '/api/v1';
@@ -42,7 +42,7 @@ export interface ApiDeps {
   sessions: SessionManager;
   counters: Counters;
   log: Logger;
-  adminToken: string;
+  tokens: ServerTokens;
   startedAt: number;
   /** Extra counters to include in the status (e.g. TFTP transfer drops). */
   extraCounters?: () => Record<string, number>;
@@ -85,21 +85,20 @@ export class Api {
     this.d = deps;
     this.nodes = deps.lifecycle.store;
     this.configured = new Map(deps.cfg.nodes.map((n) => [n.mac, n]));
-    const agent = (path: string) => path.slice(API_PREFIX.length);
     this.routes = [
-      { method: 'GET', path: '/status', auth: 'none', run: () => this.status() },
-      { method: 'GET', path: '/nodes', auth: 'none', run: () => this.nodes.list().map((n) => this.summary(n)) },
-      { method: 'GET', path: '/nodes/:node', auth: 'none', run: (c) => this.detail(this.findOne(c.params.node!)) },
+      { method: 'GET', path: '/status', auth: 'read', run: () => this.status() },
+      { method: 'GET', path: '/nodes', auth: 'read', run: () => this.nodes.list().map((n) => this.summary(n)) },
+      { method: 'GET', path: '/nodes/:node', auth: 'read', run: (c) => this.detail(this.findOne(c.params.node!)) },
       { method: 'POST', path: '/nodes/reinstall', auth: 'admin', run: async (c) => this.change('reinstall', await c.body()) },
       { method: 'POST', path: '/nodes/localboot', auth: 'admin', run: async (c) => this.change('localboot', await c.body()) },
-      { method: 'GET', path: '/leases', auth: 'none', run: () => this.d.leases?.list() ?? [] },
-      { method: 'GET', path: '/installs', auth: 'none', run: (): InstallStatus => installStatus(this.nodes.list(), this.configured, this.d.sessions.list()) },
-      { method: 'GET', path: agent(API_PATHS.plan), auth: 'agent', run: (c) => this.plan(c.node!, c.req.socket.remoteAddress ?? '') },
-      { method: 'POST', path: agent(API_PATHS.inventory), auth: 'agent', run: async (c) => this.inventory(c.node!, await c.body()) },
-      { method: 'POST', path: agent(API_PATHS.step), auth: 'agent', run: async (c) => this.step(c.node!, await c.body()) },
-      { method: 'POST', path: agent(API_PATHS.log), auth: 'agent', run: async (c) => this.logLines(c.node!, await c.body()) },
-      { method: 'POST', path: agent(API_PATHS.complete), auth: 'agent', run: async (c) => this.complete(c.node!, await c.body()) },
-      { method: 'GET', path: agent(API_PATHS.next), auth: 'agent', run: (c) => ({ action: nextAction(c.node!.phase) }) },
+      { method: 'GET', path: '/leases', auth: 'read', run: () => this.d.leases?.list() ?? [] },
+      { method: 'GET', path: '/installs', auth: 'read', run: (): InstallStatus => installStatus(this.nodes.list(), this.configured, this.d.sessions.list()) },
+      { method: 'GET', path: agentPath(API_PATHS.plan), auth: 'agent', run: (c) => this.plan(c.node!, c.req.socket.remoteAddress ?? '') },
+      { method: 'POST', path: agentPath(API_PATHS.inventory), auth: 'agent', run: async (c) => this.inventory(c.node!, await c.body()) },
+      { method: 'POST', path: agentPath(API_PATHS.step), auth: 'agent', run: async (c) => this.step(c.node!, await c.body()) },
+      { method: 'POST', path: agentPath(API_PATHS.log), auth: 'agent', run: async (c) => this.logLines(c.node!, await c.body()) },
+      { method: 'POST', path: agentPath(API_PATHS.complete), auth: 'agent', run: async (c) => this.complete(c.node!, await c.body()) },
+      { method: 'GET', path: agentPath(API_PATHS.next), auth: 'agent', run: (c) => ({ action: nextAction(c.node!.phase) }) },
     ];
   }
 
@@ -115,8 +114,8 @@ export class Api {
       }
       const route = hit.r;
       let node: NodeRecord | null = null;
-      if (route.auth === 'admin') requireAdmin(req, this.d.adminToken, this.d.cfg.server.adminTokenFile);
-      if (route.auth === 'agent') node = requireNode(req, this.nodes);
+      if (route.auth !== 'agent') requireToken(req, route.auth, this.d.tokens, { admin: this.d.cfg.server.adminTokenFile, read: this.d.cfg.server.readTokenFile });
+      else node = requireNode(req, this.d.lifecycle, route.path === agentPath(API_PATHS.next));
       const result = await route.run({ req, params: hit.params!, node, body: () => readJson(req) });
       this.d.counters.inc('api.ok');
       send(res, 200, result);
@@ -260,6 +259,11 @@ function nextAction(phase: NodePhase): NextAction {
     case 'failed':
       return 'wait';
   }
+}
+
+/** An agent call's path below the API prefix. */
+function agentPath(path: string): string {
+  return path.slice(API_PREFIX.length);
 }
 
 /** The route's parameters if `path` (raw, percent-encoded) matches `pattern`, else null. */

@@ -2,6 +2,9 @@ import type { BootConfig } from '../config.ts';
 import { bootif } from '../mac.ts';
 import type { BootDecision } from '../policy.ts';
 
+/** What a script says: the policy's decision, and for the installer the token it carries. */
+export type ScriptSpec = Exclude<BootDecision, { action: 'install' }> | (Extract<BootDecision, { action: 'install' }> & { token: string });
+
 // iPXE scripts, rendered per request from the node's current decision. The installer gets
 // the rackcast.* kernel parameters of docs/agent-api.md; a node that is done boots its own
 // disk by the method configured for it (BIOS and UEFI firmware differ in what works, so
@@ -9,7 +12,7 @@ import type { BootDecision } from '../policy.ts';
 
 export const INITRD_NAME = 'initrd.img';
 
-export function renderScript(mac: string, d: BootDecision, cfg: Pick<BootConfig, 'server' | 'installer'>): string {
+export function renderScript(mac: string, d: ScriptSpec, cfg: Pick<BootConfig, 'server' | 'installer'>): string {
   const base = cfg.server.publicUrl;
   const lines = ['#!ipxe'];
   switch (d.action) {

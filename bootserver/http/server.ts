@@ -30,6 +30,8 @@ export interface HttpDeps {
   log: Logger;
   /** A node fetched its script (for last-seen and the event log). */
   onScript?: (mac: string, decision: string, address: string) => void;
+  /** A new agent token for an installer script the node at `address` fetched. */
+  issueToken: (mac: string, address: string) => string;
 }
 
 export class HttpServer {
@@ -105,9 +107,11 @@ export class HttpServer {
       return text(res, 400, 'not a MAC address\n');
     }
     const decision = this.d.policy.decide({ mac, arch: null });
+    const address = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.d.counters.inc(`http.script.${decision.action}`);
-    this.d.onScript?.(mac, decision.action, req.socket.remoteAddress ?? '');
-    text(res, 200, renderScript(mac, decision, this.d.cfg));
+    this.d.onScript?.(mac, decision.action, address);
+    const spec = decision.action === 'install' ? { ...decision, token: this.d.issueToken(mac, address) } : decision;
+    text(res, 200, renderScript(mac, spec, this.d.cfg));
   }
 
   private async firmware(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {

@@ -3,7 +3,7 @@ import type { NodePhase } from '../api-types.ts';
 import type { NodeConfig } from '../config.ts';
 import { PhaseError } from '../errors.ts';
 import type { NodeEventData, SessionEventKind } from '../state/events.ts';
-import { NO_INSTALL, newToken, type InstallRecord, type NodeRecord, type NodeStore } from '../state/node-store.ts';
+import { hashToken, NO_INSTALL, newToken, type InstallRecord, type NodeRecord, type NodeStore } from '../state/node-store.ts';
 
 // The one owner of a node's lifecycle: nothing else changes a node's phase or its install
 // record. Each transition is named for what caused it:
@@ -19,9 +19,14 @@ import { NO_INSTALL, newToken, type InstallRecord, type NodeRecord, type NodeSto
 //   any        -> install      reinstall         admin
 //   any        -> localboot    localboot         admin
 //
-// The agent's token changes when a node enters install from a phase in which no agent of
-// it runs (discovered, installed, localboot): anything still using the old one is stale.
-// From failed or installing the token stays, so a waiting agent learns `retry` from /next.
+// Tokens: each fetch of the node's installer script issues a new one and revokes the one
+// before (a node that netbooted again runs a new agent). Only its hash is stored. A fetch
+// while the node's agent is still calling, or a call with the revoked token, is a second
+// host claiming the node: both are kept as a conflict the admin sees in `rackcast status`,
+// never a silent takeover. After the completion report the token may only ask `next`.
+// Entering install from a phase in which no agent of the node runs (discovered, installed,
+// localboot) drops the token; from failed or installing it stays, so a waiting agent learns
+// `retry` from /next.
 
 const TRANSITIONS: Record<NodePhase, readonly NodePhase[]> = {
   discovered: ['install', 'localboot'],
@@ -32,7 +37,10 @@ const TRANSITIONS: Record<NodePhase, readonly NodePhase[]> = {
   localboot: ['install', 'localboot'],
 };
 
-const ROTATE_FROM: readonly NodePhase[] = ['discovered', 'installed', 'localboot'];
+const DROP_TOKEN_FROM: readonly NodePhase[] = ['discovered', 'installed', 'localboot'];
+
+/** An agent that called within this time still runs: agents report at least every 30 s while a step runs. */
+const AGENT_ALIVE_MS = 90_000;
 
 /** How a node's part of an image session ended; `late`: the stream started before it joined. */
 export interface SessionOutcome {
@@ -44,6 +52,9 @@ export interface SessionOutcome {
 export class Lifecycle {
   readonly store: NodeStore;
   private readonly now: () => number;
+  /** The last agent call per node (in memory: after a restart, conflicts show from the next call on). */
+  private readonly agentCalls = new Map<string, { at: number; address: string }>();
+  private readonly revokedSaid = new Map<string, number>();
 
   constructor(store: NodeStore, now: () => number = Date.now) {
     this.store = store;
@@ -74,6 +85,36 @@ export class Lifecycle {
   /** Registers an unknown machine seen netbooting (unknownNodes: discover). */
   discover(mac: string, arch: number | null): NodeRecord {
     return this.store.get(mac) ?? this.create(mac, null, 'discovered', false, arch, 'netbooted, not in the config');
+  }
+
+  /**
+   * A new token for the agent the node's installer script will start (the script was
+   * fetched from `address`); the token before stops working.
+   */
+  issueToken(node: NodeRecord, address: string): string {
+    const token = newToken();
+    const last = this.agentCalls.get(node.mac);
+    const alive = node.phase === 'installing' && last !== undefined && this.now() - last.at < AGENT_ALIVE_MS;
+    const conflict = alive ? `its installer was fetched again from ${address} while its agent at ${last.address} was running` : null;
+    this.store.setToken(node.mac, hashToken(token), 'install', node.tokenHash);
+    this.store.event(node.mac, { kind: 'token', address, replaced: node.tokenHash !== null, ...(conflict ? { conflict } : {}) });
+    if (conflict) this.store.setInstall(node.mac, { ...node.install, conflict });
+    return token;
+  }
+
+  /** An agent call with the node's current token. */
+  agentCalled(node: NodeRecord, address: string): void {
+    this.agentCalls.set(node.mac, { at: this.now(), address });
+  }
+
+  /** A call with the token the node's last script fetch revoked: another host holds it. Said once per node and minute. */
+  revokedTokenUsed(node: NodeRecord, address: string): void {
+    const said = this.revokedSaid.get(node.mac);
+    if (said !== undefined && this.now() - said < 60_000) return;
+    this.revokedSaid.set(node.mac, this.now());
+    const conflict = `a revoked token of this node was used from ${address}`;
+    this.store.event(node.mac, { kind: 'conflict', address, reason: conflict });
+    this.store.setInstall(node.mac, { ...node.install, conflict });
   }
 
   /** Its agent fetched the plan for `session`: a new install attempt starts. */
@@ -111,6 +152,7 @@ export class Lifecycle {
     if (node.phase === 'installed') return;
     this.store.event(node.mac, { kind: 'complete', report });
     this.move(node, 'installed', 'install complete');
+    this.store.setToken(node.mac, node.tokenHash, 'done', node.revokedTokenHash);
   }
 
   /** The node's part of image session `session` ended; only the install that session belongs to changes phase. */
@@ -158,17 +200,17 @@ export class Lifecycle {
   }
 
   private create(mac: string, hostname: string | null, phase: NodePhase, configured: boolean, arch: number | null, reason: string): NodeRecord {
-    this.store.insert({ mac, hostname, phase, configured, token: newToken(), arch });
+    this.store.insert({ mac, hostname, phase, configured, arch });
     this.store.event(mac, { kind: 'phase', from: null, to: phase, reason });
     return this.store.get(mac)!;
   }
 
-  /** The only write of a phase: checks the machine above, rotates the token, logs the change. */
+  /** The only write of a phase: checks the machine above, drops a stale token, logs the change. */
   private move(node: NodeRecord, to: NodePhase, reason: string, install: InstallRecord = node.install, session?: number): void {
     const from = node.phase;
     check(node, to);
-    const token = to === 'install' && ROTATE_FROM.includes(from) ? newToken() : node.token;
-    this.store.setPhase(node.mac, to, token, install);
+    this.store.setPhase(node.mac, to, install);
+    if (to === 'install' && DROP_TOKEN_FROM.includes(from)) this.store.setToken(node.mac, null, null, node.tokenHash);
     if (from !== to) {
       const data: NodeEventData = { kind: 'phase', from, to, reason, ...(session === undefined ? {} : { session }) };
       this.store.event(node.mac, data);

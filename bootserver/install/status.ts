@@ -40,6 +40,7 @@ function nodeProgress(n: NodeRecord, conf: NodeConfig | undefined, sessions: Rea
     elapsedSec: active && r.startedAt !== null ? Math.round((now - r.startedAt) / 1000) : null,
     failure: n.phase === 'failed' ? (r.failure ?? { step: null, code: null, message: 'failed (no reason recorded)' }) : null,
     note: n.phase === 'install' ? r.note : null,
+    conflict: r.conflict,
     updated: new Date(n.updated).toISOString(),
   };
 }

@@ -19,7 +19,11 @@ export type NodeEventData =
   | { kind: 'dhcp'; message: DhcpEventKind; ip?: string; bootFile?: string; client?: ClientKind; arch?: number | null; reason?: string }
   | { kind: 'http'; decision: string; address: string }
   | { kind: 'tftp'; file: string; ok: boolean }
-  | { kind: 'admin'; action: 'reinstall' | 'localboot' };
+  | { kind: 'admin'; action: 'reinstall' | 'localboot' }
+  /** A token was issued to the installer script fetched from `address`; `replaced`: one before it stopped working. */
+  | { kind: 'token'; address: string; replaced: boolean; conflict?: string }
+  /** A second host claims the node (a revoked token used). */
+  | { kind: 'conflict'; address: string; reason: string };
 
 export type NodeEventKind = NodeEventData['kind'];
 
@@ -55,5 +59,9 @@ export function describeEvent(e: NodeEventData): string {
       return `${e.ok ? 'sent' : 'failed'} ${e.file}`;
     case 'admin':
       return e.action;
+    case 'token':
+      return `token issued to the installer fetched from ${e.address}${e.replaced ? ' (the one before is revoked)' : ''}${e.conflict ? `: CONFLICT, ${e.conflict}` : ''}`;
+    case 'conflict':
+      return `CONFLICT: ${e.reason}`;
   }
 }

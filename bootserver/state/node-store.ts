@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Inventory, StepError, StepStatus } from '../../contract/index.ts';
 import type { NodePhase } from '../api-types.ts';
@@ -15,8 +15,12 @@ export interface NodeRecord {
   hostname: string | null;
   phase: NodePhase;
   configured: boolean;
-  /** The agent's bearer token while an install or inventory may run. */
-  token: string | null;
+  /** sha256 of the agent's bearer token (the token itself is never stored); null until a script fetch issued one. */
+  tokenHash: string | null;
+  /** What the token may still do: a whole install, or only ask `next` after the completion report. */
+  tokenScope: TokenScope | null;
+  /** sha256 of the token it replaced: a call with it is a second claimant for this node. */
+  revokedTokenHash: string | null;
   arch: number | null;
   ip: string | null;
   inventory: Inventory | null;
@@ -51,7 +55,11 @@ export interface InstallRecord {
   failure: InstallFailure | null;
   /** Why the node waits (the next session, a missing image). */
   note: string | null;
+  /** Two hosts claimed this node during the install (its token was issued again, or a revoked one used). */
+  conflict: string | null;
 }
+
+export type TokenScope = 'install' | 'done';
 
 export const NO_INSTALL: InstallRecord = {
   startedAt: null,
@@ -64,6 +72,7 @@ export const NO_INSTALL: InstallRecord = {
   receivedBytes: null,
   failure: null,
   note: null,
+  conflict: null,
 };
 
 export interface StoredEvent {
@@ -77,6 +86,8 @@ interface Row {
   phase: string;
   configured: number;
   token: string | null;
+  token_scope: string | null;
+  prev_token: string | null;
   arch: number | null;
   ip: string | null;
   inventory: string | null;
@@ -95,6 +106,8 @@ CREATE TABLE IF NOT EXISTS nodes (
   phase TEXT NOT NULL,
   configured INTEGER NOT NULL DEFAULT 0,
   token TEXT UNIQUE,
+  token_scope TEXT,
+  prev_token TEXT,
   arch INTEGER,
   ip TEXT,
   inventory TEXT,
@@ -103,6 +116,7 @@ CREATE TABLE IF NOT EXISTS nodes (
   install TEXT
 );
 CREATE INDEX IF NOT EXISTS nodes_by_hostname ON nodes (hostname);
+CREATE INDEX IF NOT EXISTS nodes_by_prev_token ON nodes (prev_token);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   mac TEXT NOT NULL,
@@ -114,8 +128,9 @@ CREATE INDEX IF NOT EXISTS events_by_mac ON events (mac, id);
 `;
 
 /**
- * Version 0 kept events as prose (a message column). They are kept aside, not converted:
- * nothing reads them, and the nodes' phases and tokens carry over as they are.
+ * Version 0 kept events as prose (a message column) and tokens in the clear. The old events
+ * are kept aside, not converted (nothing reads them); tokens are replaced by their hashes, so
+ * an agent that runs across the upgrade keeps working; phases carry over as they are.
  */
 function migrate(db: DatabaseSync): void {
   const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
@@ -123,12 +138,21 @@ function migrate(db: DatabaseSync): void {
   const columns = (table: string) => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
   if (columns('events').includes('message')) db.exec('ALTER TABLE events RENAME TO events_v0; DROP INDEX IF EXISTS events_by_mac;');
   const nodeColumns = columns('nodes');
-  if (nodeColumns.length > 0 && !nodeColumns.includes('install')) db.exec('ALTER TABLE nodes ADD COLUMN install TEXT');
+  if (nodeColumns.length > 0 && !nodeColumns.includes('install')) {
+    db.exec('ALTER TABLE nodes ADD COLUMN install TEXT; ALTER TABLE nodes ADD COLUMN token_scope TEXT; ALTER TABLE nodes ADD COLUMN prev_token TEXT;');
+    const hash = db.prepare("UPDATE nodes SET token = ?, token_scope = 'install' WHERE mac = ?");
+    for (const r of db.prepare('SELECT mac, token FROM nodes WHERE token IS NOT NULL').all() as { mac: string; token: string }[]) hash.run(hashToken(r.token), r.mac);
+  }
   db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
 }
 
 export function newToken(): string {
   return randomBytes(32).toString('hex');
+}
+
+/** What the store keeps of a token: a leaked database gives no working token away. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 function toRecord(r: Row): NodeRecord {
@@ -137,7 +161,9 @@ function toRecord(r: Row): NodeRecord {
     hostname: r.hostname,
     phase: r.phase as NodePhase,
     configured: r.configured === 1,
-    token: r.token,
+    tokenHash: r.token,
+    tokenScope: r.token_scope as TokenScope | null,
+    revokedTokenHash: r.prev_token,
     arch: r.arch,
     ip: r.ip,
     inventory: r.inventory ? (JSON.parse(r.inventory) as Inventory) : null,
@@ -152,7 +178,6 @@ export interface NewNode {
   hostname: string | null;
   phase: NodePhase;
   configured: boolean;
-  token: string;
   arch: number | null;
 }
 
@@ -160,7 +185,7 @@ export class NodeStore {
   private readonly db: DatabaseSync;
   private readonly now: Clock;
   /** Prepared once: a boot storm runs these thousands of times a second. */
-  private readonly q: Record<'get' | 'byHostname' | 'byToken' | 'list' | 'insert' | 'configured' | 'phase' | 'install' | 'seen' | 'inventory' | 'event' | 'events', StatementSync>;
+  private readonly q: Record<'get' | 'byHostname' | 'byToken' | 'byRevokedToken' | 'list' | 'insert' | 'configured' | 'phase' | 'token' | 'install' | 'seen' | 'inventory' | 'event' | 'events', StatementSync>;
 
   constructor(db: DatabaseSync, now: Clock = Date.now) {
     this.db = db;
@@ -171,10 +196,12 @@ export class NodeStore {
       get: db.prepare('SELECT * FROM nodes WHERE mac = ?'),
       byHostname: db.prepare('SELECT * FROM nodes WHERE hostname = ?'),
       byToken: db.prepare('SELECT * FROM nodes WHERE token = ?'),
+      byRevokedToken: db.prepare('SELECT * FROM nodes WHERE prev_token = ?'),
       list: db.prepare('SELECT * FROM nodes ORDER BY hostname IS NULL, hostname, mac'),
-      insert: db.prepare('INSERT INTO nodes (mac, hostname, phase, configured, token, arch, updated) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO nodes (mac, hostname, phase, configured, arch, updated) VALUES (?, ?, ?, ?, ?, ?)'),
       configured: db.prepare('UPDATE nodes SET hostname = ?, configured = ? WHERE mac = ?'),
-      phase: db.prepare('UPDATE nodes SET phase = ?, token = ?, install = ?, updated = ? WHERE mac = ?'),
+      phase: db.prepare('UPDATE nodes SET phase = ?, install = ?, updated = ? WHERE mac = ?'),
+      token: db.prepare('UPDATE nodes SET token = ?, token_scope = ?, prev_token = ? WHERE mac = ?'),
       install: db.prepare('UPDATE nodes SET install = ?, updated = ? WHERE mac = ?'),
       seen: db.prepare('UPDATE nodes SET last_seen = ?, arch = COALESCE(?, arch), ip = COALESCE(?, ip) WHERE mac = ?'),
       inventory: db.prepare('UPDATE nodes SET inventory = ?, updated = ? WHERE mac = ?'),
@@ -193,8 +220,15 @@ export class NodeStore {
     return r ? toRecord(r) : null;
   }
 
+  /** The node whose current token this is. */
   byToken(token: string): NodeRecord | null {
-    const r = this.q.byToken.get(token) as Row | undefined;
+    const r = this.q.byToken.get(hashToken(token)) as Row | undefined;
+    return r ? toRecord(r) : null;
+  }
+
+  /** The node whose previous token this is (it was issued again since). */
+  byRevokedToken(token: string): NodeRecord | null {
+    const r = this.q.byRevokedToken.get(hashToken(token)) as Row | undefined;
     return r ? toRecord(r) : null;
   }
 
@@ -203,16 +237,20 @@ export class NodeStore {
   }
 
   insert(n: NewNode): void {
-    this.q.insert.run(n.mac, n.hostname, n.phase, n.configured ? 1 : 0, n.token, n.arch, this.now());
+    this.q.insert.run(n.mac, n.hostname, n.phase, n.configured ? 1 : 0, n.arch, this.now());
   }
 
   setConfigured(mac: string, hostname: string | null, configured: boolean): void {
     this.q.configured.run(hostname, configured ? 1 : 0, mac);
   }
 
-  /** Phase, token and install record in one write. */
-  setPhase(mac: string, phase: NodePhase, token: string | null, install: InstallRecord): void {
-    this.q.phase.run(phase, token, JSON.stringify(install), this.now(), mac);
+  /** Phase and install record in one write. */
+  setPhase(mac: string, phase: NodePhase, install: InstallRecord): void {
+    this.q.phase.run(phase, JSON.stringify(install), this.now(), mac);
+  }
+
+  setToken(mac: string, tokenHash: string | null, scope: TokenScope | null, revokedTokenHash: string | null): void {
+    this.q.token.run(tokenHash, scope, revokedTokenHash, mac);
   }
 
   setInstall(mac: string, install: InstallRecord): void {

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -136,10 +136,19 @@ export class BootLab {
     return collect(child, 60_000);
   }
 
-  /** An HTTP request from inside the server namespace (curl): status and body. */
+  /** The server's admin token (made on its first start). */
+  adminToken(): string {
+    return readFileSync(join(this.config.paths.stateDir, 'admin.token'), 'utf8').trim();
+  }
+
+  /**
+   * An HTTP request from inside the server namespace (curl): status and body. Admin API calls
+   * carry the admin token unless `token` names another ('' for none).
+   */
   async http(path: string, opts: { method?: string; body?: unknown; token?: string } = {}): Promise<{ status: number; body: string }> {
     const args = ['curl', '-s', '-o', '-', '-w', '\n%{http_code}', '-X', opts.method ?? 'GET'];
-    if (opts.token) args.push('-H', `Authorization: Bearer ${opts.token}`);
+    const token = opts.token ?? (path.startsWith('/api/v1/') && !path.startsWith('/api/v1/agent/') ? this.adminToken() : '');
+    if (token) args.push('-H', `Authorization: Bearer ${token}`);
     if (opts.body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(opts.body));
     const r = await this.lab.exec('srv', [...args, `http://${SRV_IP}:8080${path}`]);
     const cut = r.stdout.lastIndexOf('\n');

@@ -5,7 +5,7 @@ import { renderStatus } from '../../../../bootserver/admin/status-view.ts';
 const base: NodeProgress = {
   mac: '52:54:00:78:00:10', hostname: 'n001', phase: 'installing', image: 'debian12', session: 2, step: 'receive', stepStatus: 'running',
   stepsDone: 3, stepsTotal: 10, bytes: 50 * 2 ** 20, totalBytes: 200 * 2 ** 20, rateBytesPerSec: 25e6, etaSec: 6, elapsedSec: 75,
-  failure: null, note: null, updated: '2026-11-24T00:00:00.000Z',
+  failure: null, note: null, conflict: null, updated: '2026-11-24T00:00:00.000Z',
 };
 
 const status: InstallStatus = {

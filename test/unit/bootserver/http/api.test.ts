@@ -58,13 +58,15 @@ async function start(port?: number): Promise<void> {
 }
 
 /** One request on its own connection (no pool that could hold a socket across a server restart). */
+/** One request; reads of the admin API carry the read token unless the test names another ('' for none). */
 function call(path: string, opts: { method?: string; body?: unknown; raw?: string; token?: string } = {}): Promise<{ status: number; json: any; text: string }> {
   const payload = opts.body !== undefined ? JSON.stringify(opts.body) : opts.raw;
+  const token = opts.token ?? (path.startsWith('/api/v1/') && !path.startsWith('/api/v1/agent/') ? server.readToken : '');
   return new Promise((ok, fail) => {
     const req = httpRequest(base + path, {
       method: opts.method ?? 'GET',
       agent: false,
-      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), 'content-type': 'application/json' },
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
     }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d: string) => (text += d));
@@ -83,7 +85,11 @@ function call(path: string, opts: { method?: string; body?: unknown; raw?: strin
   });
 }
 
-const tokenOf = (mac: string) => server.nodes.get(mac)!.token!;
+/** What a node's firmware does: fetch its script, which carries a fresh token (and revokes the one before). */
+async function tokenOf(mac: string): Promise<string> {
+  const script = await call(`/boot/${mac.replace(/:/g, '-')}.ipxe`);
+  return /rackcast\.token=([0-9a-f]{64})/.exec(script.text)![1]!;
+}
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return collect(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RACKCAST_SERVER: '', RACKCAST_ADMIN_TOKEN: '' } }), 30_000);
@@ -108,9 +114,9 @@ describe('iPXE scripts and files', () => {
   test('a configured node gets the installer with its token; any MAC spelling in the URL works', async () => {
     const r = await call('/boot/52-54-00-78-00-10.ipxe');
     expect(r.status).toBe(200);
-    expect(r.text).toContain(`rackcast.token=${tokenOf(N1)}`);
+    expect(r.text).toMatch(/rackcast\.token=[0-9a-f]{64} /);
     expect(r.text).toContain(`rackcast.server=${base}`);
-    expect((await call('/boot/525400780010.ipxe')).text).toBe(r.text);
+    expect((await call('/boot/525400780010.ipxe')).text).toContain('rackcast.mode=install BOOTIF=01-52-54-00-78-00-10');
   });
 
   test('an unknown MAC (unknownNodes: ignore) gets a script that hands back to the firmware; a bad one a 400', async () => {
@@ -157,7 +163,7 @@ describe('iPXE scripts and files', () => {
 
 describe('the agent contract', () => {
   test('plan -> step reports -> completion report -> installed; then the node gets the local-boot script and next says reboot', async () => {
-    const token = tokenOf(N1);
+    const token = await tokenOf(N1);
     const plan = await call('/api/v1/agent/plan', { token });
     expect(plan.status).toBe(200);
     const p = plan.json as InstallPlan;
@@ -177,6 +183,9 @@ describe('the agent contract', () => {
     expect((await call('/api/v1/agent/complete', { method: 'POST', token, body: { durationMs: 4000, image: { bytes: 1000, sha256: 'ab'.repeat(32) } } })).status).toBe(200);
     expect(server.nodes.get(N1)?.phase).toBe('installed');
     expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'reboot' });
+    // Its token may only ask that from now on.
+    expect((await call('/api/v1/agent/plan', { token })).json.error.message).toContain('install is complete');
+    expect((await call('/api/v1/agent/step', { method: 'POST', token, body: { step: 'finish', status: 'succeeded' } })).status).toBe(401);
     expect((await call('/boot/52-54-00-78-00-10.ipxe')).text).toContain('rackcast: local boot (installed, auto)');
     const detail = (await call('/api/v1/nodes/n001')).json as NodeDetail;
     expect(detail.inventory?.cpus).toBe(2);
@@ -186,7 +195,7 @@ describe('the agent contract', () => {
 
   test('a failed step makes the node failed; the agent waits; after reinstall it is told to retry with the same token', async () => {
     const mac = '52:54:00:78:00:11';
-    const token = tokenOf(mac);
+    const token = await tokenOf(mac);
     await call('/api/v1/agent/plan', { token });
     const failed = await call('/api/v1/agent/step', { method: 'POST', token, body: { step: 'mkfs', status: 'failed', error: { code: 'AGENT_MKFS_FAILED', message: 'mkfs.ext4 exited 1', exitCode: 1 } } });
     expect(failed.status).toBe(200);
@@ -203,7 +212,7 @@ describe('the agent contract', () => {
     expect((await call('/api/v1/agent/plan')).status).toBe(401);
     // The admin token is not a node token and vice versa.
     expect((await call('/api/v1/agent/plan', { token: server.adminToken })).status).toBe(401);
-    expect((await call('/api/v1/nodes/localboot', { method: 'POST', token: tokenOf('52:54:00:78:00:12'), body: { nodes: 'n003' } })).status).toBe(401);
+    expect((await call('/api/v1/nodes/localboot', { method: 'POST', token: await tokenOf('52:54:00:78:00:12'), body: { nodes: 'n003' } })).status).toBe(401);
   });
 
   test('the install status shows each node\'s step and the session it waits in', async () => {
@@ -217,7 +226,7 @@ describe('the agent contract', () => {
   });
 
   test('a node whose image directory is missing gets a 409 that names it; the node says why it waits', async () => {
-    const r = await call('/api/v1/agent/plan', { token: tokenOf('52:54:00:78:00:13') });
+    const r = await call('/api/v1/agent/plan', { token: await tokenOf('52:54:00:78:00:13') });
     expect(r.status).toBe(409);
     expect(r.json.error).toMatchObject({ code: 'BOOT_IMAGE_MISSING', message: expect.stringContaining(join(dir, 'no-such-image')), remedy: expect.stringContaining('rackcast node reinstall n004') });
     const n4 = ((await call('/api/v1/installs')).json as InstallStatus).nodes.find((n) => n.hostname === 'n004')!;
@@ -225,7 +234,7 @@ describe('the agent contract', () => {
   });
 
   test('a plan for a node that is not to be installed is a 409 conflict', async () => {
-    const token = tokenOf('52:54:00:78:00:12');
+    const token = await tokenOf('52:54:00:78:00:12');
     await call('/api/v1/nodes/localboot', { method: 'POST', token: server.adminToken, body: { nodes: 'n003' } });
     const r = await call('/api/v1/agent/plan', { token });
     expect(r.status).toBe(409);
@@ -233,7 +242,7 @@ describe('the agent contract', () => {
   });
 
   test('malformed bodies are a 400, counted by code, and the server keeps serving', async () => {
-    const token = tokenOf('52:54:00:78:00:12');
+    const token = await tokenOf('52:54:00:78:00:11');
     const bad = [
       await call('/api/v1/agent/step', { method: 'POST', token, raw: '{not json' }),
       await call('/api/v1/agent/step', { method: 'POST', token, body: { step: 'x', status: 'maybe' } }),
@@ -272,9 +281,53 @@ describe('the agent contract', () => {
   });
 });
 
+describe('tokens and reads', () => {
+  test('reads need the read or the admin token; the read token changes nothing', async () => {
+    for (const path of ['/api/v1/nodes', '/api/v1/nodes/n001', '/api/v1/installs', '/api/v1/status', '/api/v1/leases']) {
+      expect((await call(path, { token: '' })).status, path).toBe(401);
+      expect((await call(path, { token: 'f'.repeat(64) })).status, path).toBe(401);
+      expect((await call(path, { token: server.readToken })).status, path).toBe(200);
+      expect((await call(path, { token: server.adminToken })).status, path).toBe(200);
+    }
+    const r = await call('/api/v1/nodes/localboot', { method: 'POST', token: server.readToken, body: { nodes: 'n004' } });
+    expect(r.status).toBe(401);
+    expect(r.json.error.message).toContain('needs the admin token');
+  });
+
+  test('each script fetch issues a new token and revokes the one before; a call with a revoked one is a conflict the admin sees', async () => {
+    const first = await tokenOf('52:54:00:78:00:13');
+    expect((await call('/api/v1/agent/next', { token: first })).status).toBe(200);
+    // The same node netboots again: its old agent is gone, and so is its token.
+    const second = await tokenOf('52:54:00:78:00:13');
+    expect(second).not.toBe(first);
+    expect((await call('/api/v1/agent/next', { token: second })).status).toBe(200);
+    const stale = await call('/api/v1/agent/next', { token: first });
+    expect(stale.status).toBe(401);
+    expect(stale.json.error.message).toContain('revoked');
+    const n4 = ((await call('/api/v1/installs')).json as InstallStatus).nodes.find((n) => n.hostname === 'n004')!;
+    expect(n4.conflict).toBe('a revoked token of this node was used from 127.0.0.1');
+    const events = ((await call('/api/v1/nodes/n004')).json as NodeDetail).events;
+    expect(events.filter((e) => e.kind === 'token').at(-1)!.data).toEqual({ kind: 'token', address: '127.0.0.1', replaced: true });
+    expect(events.some((e) => e.kind === 'conflict')).toBe(true);
+  });
+
+  test('the database keeps no token: only hashes', async () => {
+    const token = await tokenOf('52:54:00:78:00:13');
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(join(cfg.paths.stateDir, 'rackcast.db'), { readOnly: true });
+    const rows = db.prepare('SELECT token, prev_token FROM nodes').all() as { token: string | null; prev_token: string | null }[];
+    db.close();
+    expect(rows.some((r) => r.token === token || r.prev_token === token)).toBe(false);
+    expect(rows.some((r) => r.token !== null)).toBe(true);
+    const { statSync } = await import('node:fs');
+    expect(statSync(join(cfg.paths.stateDir, 'rackcast.db')).mode & 0o777).toBe(0o600);
+  });
+});
+
 describe('admin API and CLI', () => {
   test('rackcast nodes prints a table of every node with its phase', async () => {
-    const r = await cli(['nodes', '--server', base]);
+    expect((await cli(['nodes', '--server', base])).stderr).toContain('needs the read or the admin token');
+    const r = await cli(['nodes', '--server', base, '--token', server.readToken]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^HOSTNAME\s+MAC\s+IP\s+PHASE/);
     expect(r.stdout).toMatch(/n001\s+52:54:00:78:00:10\s+10\.78\.0\.11\s+installed/);
@@ -282,7 +335,7 @@ describe('admin API and CLI', () => {
   });
 
   test('rackcast node show takes a MAC in any spelling or a host name', async () => {
-    const r = await cli(['node', 'show', '52-54-00-78-00-10', '--server', base]);
+    const r = await cli(['node', 'show', '52-54-00-78-00-10', '--server', base, '--token', server.readToken]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('phase installed');
     expect(r.stdout).toContain('bootloader succeeded');

@@ -45,12 +45,15 @@ const N1 = '52:54:00:78:00:10';
 const N2 = '52:54:00:78:00:11';
 const ok = (step: string) => ({ step, status: 'succeeded' as const });
 
-test('configured nodes start in install with a token; the lifecycle refuses what it does not allow', () => {
+test('configured nodes start in install, without a token until their script is fetched; the lifecycle refuses what it does not allow', () => {
   const { life, nodes } = lifecycle();
   life.configure(cfg().nodes);
   const n = nodes.get(N1)!;
-  expect(n).toMatchObject({ phase: 'install', hostname: 'n001', configured: true });
-  expect(n.token).toMatch(/^[0-9a-f]{64}$/);
+  expect(n).toMatchObject({ phase: 'install', hostname: 'n001', configured: true, tokenHash: null });
+  const token = life.issueToken(n, '10.78.0.11');
+  expect(token).toMatch(/^[0-9a-f]{64}$/);
+  expect(nodes.get(N1)!.tokenHash).not.toBe(token);
+  expect(nodes.byToken(token)?.mac).toBe(N1);
   life.planFetched(nodes.get(N1)!, 1, null);
   life.installCompleted(nodes.get(N1)!, { durationMs: 5 });
   expect(nodes.get(N1)!.phase).toBe('installed');
@@ -95,21 +98,45 @@ test('session outcomes: a late node goes back to install with a note, a dropped 
   expect(nodes.get(N1)).toMatchObject({ phase: 'failed', install: { failure: { step: null, code: null, message: 'dropped from session 5 after 1000 bytes' } } });
 });
 
-test('reinstalling an installed node issues a new token, so the old one stops working; a failed one keeps it for its waiting agent', () => {
+test('a failed node keeps its token for its waiting agent across a reinstall; a completed install\'s token may only ask next, and a reinstall drops it', () => {
   const { life, nodes } = lifecycle();
   life.configure(cfg().nodes);
-  const before = nodes.get(N1)!.token!;
+  const token = life.issueToken(nodes.get(N1)!, '10.78.0.11');
   life.planFetched(nodes.get(N1)!, 1, null);
   life.stepReported(nodes.get(N1)!, { step: 'partition', status: 'failed' });
   life.reinstall(nodes.get(N1)!);
-  expect(nodes.get(N1)!.token).toBe(before);
+  expect(nodes.byToken(token)?.mac).toBe(N1);
   life.planFetched(nodes.get(N1)!, 2, null);
   life.installCompleted(nodes.get(N1)!, { durationMs: 1 });
+  expect(nodes.byToken(token)).toMatchObject({ mac: N1, tokenScope: 'done' });
   life.reinstall(nodes.get(N1)!);
-  const after = nodes.get(N1)!.token!;
-  expect(after).not.toBe(before);
-  expect(nodes.byToken(before)).toBeNull();
-  expect(nodes.byToken(after)?.hostname).toBe('n001');
+  expect(nodes.byToken(token)).toBeNull();
+  expect(nodes.byRevokedToken(token)?.mac).toBe(N1);
+});
+
+test('a script fetched again while the node\'s agent still calls is a conflict; a revoked token in use is one too, said once a minute', () => {
+  let now = 1_000_000;
+  const nodes = new NodeStore(openStateDb(tempDir()), () => now);
+  const life = new Lifecycle(nodes, () => now);
+  life.configure(cfg().nodes);
+  const first = life.issueToken(nodes.get(N1)!, '10.78.0.11');
+  life.planFetched(nodes.get(N1)!, 1, null);
+  life.agentCalled(nodes.get(N1)!, '10.78.0.11');
+  now += 10_000;
+  life.issueToken(nodes.get(N1)!, '10.78.0.66');
+  expect(nodes.get(N1)!.install.conflict).toBe('its installer was fetched again from 10.78.0.66 while its agent at 10.78.0.11 was running');
+  expect(nodes.byToken(first)).toBeNull();
+  life.revokedTokenUsed(nodes.byRevokedToken(first)!, '10.78.0.11');
+  life.revokedTokenUsed(nodes.byRevokedToken(first)!, '10.78.0.11');
+  expect(nodes.events(N1).filter((e) => e.data.kind === 'conflict')).toHaveLength(1);
+  // A node that rebooted: its agent went quiet long before the new fetch. No conflict.
+  life.configure(cfg().nodes);
+  life.issueToken(nodes.get(N2)!, '10.78.0.12');
+  life.planFetched(nodes.get(N2)!, 1, null);
+  life.agentCalled(nodes.get(N2)!, '10.78.0.12');
+  now += 120_000;
+  life.issueToken(nodes.get(N2)!, '10.78.0.12');
+  expect(nodes.get(N2)!.install.conflict).toBeNull();
 });
 
 test('phase changes are typed events; a restart loses nothing: phases, tokens, install records, events, discovered machines', () => {
@@ -173,7 +200,9 @@ test('a database of schema 0 (events as prose) opens: nodes keep phase and token
   old.close();
   const { life, nodes } = lifecycle(dir);
   life.configure(cfg().nodes);
-  expect(nodes.get(N1)).toMatchObject({ phase: 'installed', token: 'c'.repeat(64), install: { step: null } });
+  expect(nodes.get(N1)).toMatchObject({ phase: 'installed', install: { step: null } });
+  // The token it had is kept as its hash: its agent keeps working across the upgrade.
+  expect(nodes.byToken('c'.repeat(64))?.mac).toBe(N1);
   expect(nodes.events(N1)).toEqual([]);
   life.reinstall(nodes.get(N1)!);
   expect(nodes.events(N1).map((e) => e.data.kind)).toEqual(['admin', 'phase']);
