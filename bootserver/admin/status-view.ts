@@ -38,7 +38,9 @@ function stepText(n: NodeProgress): string {
 /** The stream while receiving, the step count otherwise. */
 function bar(n: NodeProgress): string {
   const streaming = n.step === 'receive' && n.bytes !== null;
-  const fraction = n.phase === 'installed' ? 1 : streaming && n.totalBytes ? Math.min(1, n.bytes! / n.totalBytes) : n.stepsDone / n.stepsTotal;
+  const raw = n.phase === 'installed' ? 1 : streaming && n.totalBytes ? n.bytes! / n.totalBytes : n.stepsDone / n.stepsTotal;
+  // Whatever a server of another version sends, the bar stays a bar.
+  const fraction = Number.isFinite(raw) ? Math.min(1, Math.max(0, raw)) : 0;
   const filled = Math.round(fraction * BAR);
   const text = streaming ? ` ${formatBytes(n.bytes!)}${n.totalBytes ? ` / ${formatBytes(n.totalBytes)}` : ''}` : ` ${Math.round(fraction * 100)}%`;
   return `[${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}]${text}`;

@@ -26,6 +26,7 @@ import { describeEvent } from '../state/events.ts';
 import type { NodeRecord, NodeStore } from '../state/node-store.ts';
 import { requireNode, requireToken, type Auth, type ServerTokens } from './auth.ts';
 import { parseInstallComplete, parseInventory, parseLogLines, parseNodeSelection, parseStepReport, readJson } from './bodies.ts';
+import { RateLimit } from './rate-limit.ts';
 
 // The JSON API under /api/v1: reads with the read (or admin) token, node changes with the
 // admin token, and the agent calls of the contract (contract/agent-api.ts) with the node's
@@ -34,6 +35,10 @@ import { parseInstallComplete, parseInventory, parseLogLines, parseNodeSelection
 
 export const API_PREFIX = '/api/v1';
 const VERSION = '0.1.0';
+/** An agent logs a few lines a second; the burst covers what it buffered while the server was away. */
+const LOG_BUDGET = { perSec: 100, burst: 5000 };
+/** Two reports per step, progress every 5 s, a heartbeat every 30 s; the burst covers an outage's backlog. */
+const STEP_BUDGET = { perSec: 2, burst: 100 };
 
 export interface ApiDeps {
   cfg: BootConfig;
@@ -80,6 +85,8 @@ export class Api {
   private readonly nodes: NodeStore;
   private readonly configured: Map<string, NodeConfig>;
   private readonly routes: Route[];
+  private readonly logLimit = new RateLimit('log lines', LOG_BUDGET);
+  private readonly stepLimit = new RateLimit('step reports', STEP_BUDGET);
 
   constructor(deps: ApiDeps) {
     this.d = deps;
@@ -134,7 +141,7 @@ export class Api {
     if (err instanceof DecodeError) this.d.counters.inc(`http.dropped.${err.code}`);
     else this.d.counters.inc(`api.${status}`);
     if (status === 409) this.d.log.warn(err.message, err.details);
-    send(res, status, errorBody(err));
+    send(res, status, errorBody(err), status === 429 ? { 'retry-after': String(err.details.retryAfterSec) } : {});
   }
 
   private status(): ServerStatus {
@@ -226,6 +233,7 @@ export class Api {
 
   private step(node: NodeRecord, body: unknown): Record<string, never> {
     const r = parseStepReport(body);
+    this.stepLimit.take(node.mac);
     // A report from an install that was superseded (reinstall) or finished: kept, not acted on.
     if (!this.d.lifecycle.stepReported(node, r) && r.status !== 'running') this.d.log.warn('step report outside an install', { mac: node.mac, phase: node.phase, step: r.step });
     return {};
@@ -238,6 +246,7 @@ export class Api {
 
   private logLines(node: NodeRecord, body: unknown): Record<string, never> {
     const lines = parseLogLines(body);
+    this.logLimit.take(node.mac, lines.length);
     this.nodes.transaction(() => {
       for (const l of lines) this.nodes.event(node.mac, { kind: 'log', level: l.level, msg: l.msg, agentTime: l.time });
     });
@@ -289,9 +298,9 @@ function match(pattern: string, path: string): Record<string, string> | null {
   return params;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const data = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': data.length });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': data.length, ...headers });
   res.end(data);
 }
 

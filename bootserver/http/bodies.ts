@@ -11,7 +11,11 @@ const MAX_LOG_LINES = 1000;
 /** Text fields the server keeps (log lines, command output) are cut to this. */
 const MAX_TEXT = 4096;
 
-type Kind = 'string' | 'number' | 'boolean' | 'array' | 'object';
+/** 'count': a whole number >= 0; 'amount': a finite number >= 0 (bytes, rates, durations). */
+type Kind = 'string' | 'number' | 'count' | 'amount' | 'boolean' | 'array' | 'object';
+
+/** Longest error code, step name or short text kept from an agent. */
+const MAX_NAME = 64;
 
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -30,11 +34,43 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+const DESCRIBED: Record<Kind, string> = {
+  string: 'a string',
+  number: 'a number',
+  count: 'a whole number of 0 or more',
+  amount: 'a number of 0 or more',
+  boolean: 'true or false',
+  array: 'an array',
+  object: 'an object',
+};
+
+function fits(v: unknown, type: Kind): boolean {
+  switch (type) {
+    case 'array':
+      return Array.isArray(v);
+    case 'object':
+      return v !== null && typeof v === 'object' && !Array.isArray(v);
+    case 'count':
+      return Number.isSafeInteger(v) && (v as number) >= 0;
+    case 'amount':
+      return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    default:
+      return typeof v === type;
+  }
+}
+
 function field(body: unknown, key: string, type: Kind, optional = false): unknown {
   const v = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[key] : undefined;
   if (v === undefined && optional) return undefined;
-  const ok = type === 'array' ? Array.isArray(v) : type === 'object' ? v !== null && typeof v === 'object' && !Array.isArray(v) : typeof v === type && (type !== 'number' || Number.isFinite(v));
-  if (!ok) throw new DecodeError('HTTP', 'BODY', `"${key}" must be ${type === 'array' || type === 'object' ? `an ${type}` : `a ${type}`}`, { key });
+  if (!fits(v, type)) throw new DecodeError('HTTP', 'BODY', `"${key}" must be ${DESCRIBED[type]}`, { key });
+  return v;
+}
+
+function name(body: unknown, key: string): string {
+  const v = field(body, key, 'string') as string;
+  if (!/^[\w.-]+$/.test(v) || v.length > MAX_NAME) throw new DecodeError('HTTP', 'BODY', `"${key}" must be a name of letters, digits, . - _ (at most ${MAX_NAME})`, { key });
   return v;
 }
 
@@ -58,17 +94,15 @@ export function parseNodeSelection(body: unknown): NodeSelection {
 }
 
 export function parseStepReport(body: unknown): StepReport {
-  const step = field(body, 'step', 'string') as string;
-  if (!/^[\w.-]{1,64}$/.test(step)) throw new DecodeError('HTTP', 'BODY', '"step" must be a step name', { step });
-  const r: StepReport = { step, status: oneOf(body, 'status', STEP_STATUSES), ...optionalFields(body, { durationMs: 'number', bytes: 'number', rateBytesPerSec: 'number' }) };
+  const r: StepReport = { step: name(body, 'step'), status: oneOf(body, 'status', STEP_STATUSES), ...optionalFields(body, { durationMs: 'amount', bytes: 'count', rateBytesPerSec: 'amount' }) };
   // The agent's step facts (staging, sha256, bootloader targets): kept as sent, the body size is bounded.
   const detail = field(body, 'detail', 'object', true) as Record<string, unknown> | undefined;
   if (detail !== undefined) r.detail = detail;
   const e = field(body, 'error', 'object', true);
   if (e !== undefined) {
-    r.error = { code: field(e, 'code', 'string') as string, message: field(e, 'message', 'string') as string, ...optionalFields(e, { exitCode: 'number', remedy: 'string' }) };
+    r.error = { code: name(e, 'code'), message: (field(e, 'message', 'string') as string).slice(0, MAX_TEXT), ...optionalFields(e, { exitCode: 'number', remedy: 'string' }) };
     const command = field(e, 'command', 'array', true) as unknown[] | undefined;
-    if (command) r.error.command = command.map(String);
+    if (command) r.error.command = command.slice(0, 64).map((a) => String(a).slice(0, MAX_TEXT));
     const tail = field(e, 'outputTail', 'string', true) as string | undefined;
     if (tail !== undefined) r.error.outputTail = tail.slice(-MAX_TEXT);
   }
@@ -84,22 +118,22 @@ export function parseLogLines(body: unknown): LogLine[] {
 export function parseInventory(body: unknown): Inventory {
   const disks = (field(body, 'disks', 'array') as unknown[]).map((d) => ({
     name: field(d, 'name', 'string') as string,
-    sizeBytes: field(d, 'sizeBytes', 'number') as number,
+    sizeBytes: field(d, 'sizeBytes', 'count') as number,
     ...optionalFields(d, { model: 'string', rotational: 'boolean' }),
   }));
   const nics = (field(body, 'nics', 'array') as unknown[]).map((n) => ({
     name: field(n, 'name', 'string') as string,
     mac: field(n, 'mac', 'string') as string,
-    ...optionalFields(n, { speedMbps: 'number' }),
+    ...optionalFields(n, { speedMbps: 'amount' }),
   }));
-  return { cpus: field(body, 'cpus', 'number') as number, memoryBytes: field(body, 'memoryBytes', 'number') as number, disks, nics, ...optionalFields(body, { arch: 'string', agentVersion: 'string' }) };
+  return { cpus: field(body, 'cpus', 'count') as number, memoryBytes: field(body, 'memoryBytes', 'count') as number, disks, nics, ...optionalFields(body, { arch: 'string', agentVersion: 'string' }) };
 }
 
 export function parseInstallComplete(body: unknown): InstallComplete {
-  const durationMs = field(body, 'durationMs', 'number') as number;
+  const durationMs = field(body, 'durationMs', 'amount') as number;
   const image = field(body, 'image', 'object', true);
   if (image === undefined) return { durationMs };
   const sha256 = field(image, 'sha256', 'string') as string;
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new DecodeError('HTTP', 'BODY', '"sha256" must be 64 lowercase hex digits', { key: 'image.sha256' });
-  return { durationMs, image: { bytes: field(image, 'bytes', 'number') as number, sha256 } };
+  return { durationMs, image: { bytes: field(image, 'bytes', 'count') as number, sha256 } };
 }

@@ -30,3 +30,14 @@ test('a session line, a progress bar with rate and ETA, a failure with its comma
   expect(text).toContain('    session 2 of debian12 was already streaming; this node waits for session 3');
   expect(text).toMatch(/3 node\(s\): 0 installed, 1 installing, 1 waiting to install, 1 failed\n$/);
 });
+
+test('numbers that make no sense (negative, past the total, a zero total) draw a bar, not a crash', () => {
+  const odd = [
+    { ...base, bytes: -5, totalBytes: 100 },
+    { ...base, bytes: 500, totalBytes: 100 },
+    { ...base, step: 'mkfs', stepsDone: 3, stepsTotal: 0 },
+  ];
+  const text = renderStatus({ ...status, nodes: odd });
+  expect(text).toContain('[....................]');
+  expect(text).toContain('[####################]');
+});

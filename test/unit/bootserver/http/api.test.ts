@@ -59,7 +59,7 @@ async function start(port?: number): Promise<void> {
 
 /** One request on its own connection (no pool that could hold a socket across a server restart). */
 /** One request; reads of the admin API carry the read token unless the test names another ('' for none). */
-function call(path: string, opts: { method?: string; body?: unknown; raw?: string; token?: string } = {}): Promise<{ status: number; json: any; text: string }> {
+function call(path: string, opts: { method?: string; body?: unknown; raw?: string; token?: string } = {}): Promise<{ status: number; json: any; text: string; headers: Record<string, unknown> }> {
   const payload = opts.body !== undefined ? JSON.stringify(opts.body) : opts.raw;
   const token = opts.token ?? (path.startsWith('/api/v1/') && !path.startsWith('/api/v1/agent/') ? server.readToken : '');
   return new Promise((ok, fail) => {
@@ -77,7 +77,7 @@ function call(path: string, opts: { method?: string; body?: unknown; raw?: strin
         } catch {
           json = undefined;
         }
-        ok({ status: res.statusCode!, json, text });
+        ok({ status: res.statusCode!, json, text, headers: res.headers });
       });
     });
     req.on('error', fail);
@@ -255,6 +255,33 @@ describe('the agent contract', () => {
     expect(bad.every((b) => b.json.error.code === 'BOOT_DECODE_HTTP_BODY')).toBe(true);
     const status = (await call('/api/v1/status')).json as ServerStatus;
     expect(status.counters['http.dropped.BOOT_DECODE_HTTP_BODY']).toBeGreaterThanOrEqual(6);
+    expect((await call('/api/v1/nodes')).status).toBe(200);
+  });
+
+  test('numbers from the agent are checked at the edge: negative bytes, fractional counts and NaN-like values are a 400', async () => {
+    const token = await tokenOf('52:54:00:78:00:11');
+    const bad = [
+      { step: 'receive', status: 'running', bytes: -1 },
+      { step: 'receive', status: 'running', bytes: 1.5 },
+      { step: 'receive', status: 'running', rateBytesPerSec: -3 },
+      { step: 'receive', status: 'running', durationMs: 1e400 },
+      { step: 'x'.repeat(65), status: 'running' },
+      { step: 'mkfs', status: 'failed', error: { code: 'NOT A CODE', message: 'm' } },
+    ];
+    for (const body of bad) expect((await call('/api/v1/agent/step', { method: 'POST', token, body })).status, JSON.stringify(body)).toBe(400);
+    expect((await call('/api/v1/agent/inventory', { method: 'POST', token, body: { cpus: -2, memoryBytes: 1, disks: [], nics: [] } })).status).toBe(400);
+  });
+
+  test('a log flood from one node is cut at its budget with 429 and Retry-After; the server keeps serving', async () => {
+    const token = await tokenOf('52:54:00:78:00:11');
+    const lines = Array.from({ length: 1000 }, (_, i) => ({ time: '2026-01-01T00:00:00Z', level: 'info', msg: `flood ${i}` }));
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await call('/api/v1/agent/log', { method: 'POST', token, body: { lines } })).status);
+    expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+    expect(statuses.at(-1)).toBe(429);
+    const r = await call('/api/v1/agent/log', { method: 'POST', token, body: { lines } });
+    expect(r.json.error.code).toBe('BOOT_API_RATE_LIMITED');
+    expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
     expect((await call('/api/v1/nodes')).status).toBe(200);
   });
 
