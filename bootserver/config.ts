@@ -95,6 +95,8 @@ export interface BootConfig {
     batchIo: boolean;
   };
   paths: { stateDir: string };
+  /** What the state keeps: the newest events per node, and discovered machines for this long after they were last seen. */
+  retention: { eventsPerNode: number; discoveredTtlSec: number };
   dhcp: {
     mode: DhcpMode;
     authoritative: boolean;
@@ -330,10 +332,13 @@ export function loadConfig(file: string, opts: LoadOptions = {}): BootConfig {
 }
 
 export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}): BootConfig {
-  const top = new Section(file, '', doc, ['server', 'paths', 'dhcp', 'tftp', 'firstStage', 'installer', 'images', 'cast', 'defaults', 'groups', 'nodes']);
+  const top = new Section(file, '', doc, ['server', 'paths', 'retention', 'dhcp', 'tftp', 'firstStage', 'installer', 'images', 'cast', 'defaults', 'groups', 'nodes']);
 
   const paths = top.section('paths', ['stateDir']);
   const stateDir = paths.absPath('stateDir', DEFAULT_STATE_DIR);
+  const ret = top.section('retention', ['eventsPerNode', 'discoveredTtl']);
+  // An install writes about a hundred events; ten installs' worth per node.
+  const retention = { eventsPerNode: ret.int('eventsPerNode', 1000, 50, 1_000_000), discoveredTtlSec: ret.duration('discoveredTtl', 7 * 86400) };
 
   const srv = top.section('server', ['interface', 'address', 'httpBind', 'httpPort', 'publicUrl', 'adminTokenFile', 'readTokenFile', 'batchIo']);
   const ifname = srv.string('interface', undefined, (x) => /^[\w.:@-]{1,15}$/.test(x), 'a network interface name');
@@ -462,6 +467,7 @@ export function parseConfig(file: string, doc: unknown, opts: LoadOptions = {}):
     file,
     server,
     paths: { stateDir },
+    retention,
     dhcp: { mode, authoritative: dh.bool('authoritative', true), leaseTimeSec: dh.duration('leaseTime', 3600), unknownNodes: dh.oneOf('unknownNodes', UNKNOWN_NODE_POLICIES, 'ignore'), subnets, reservations },
     tftp,
     firstStage,

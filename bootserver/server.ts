@@ -22,6 +22,9 @@ import { TftpServer } from './tftp/server.ts';
 // validated config and, for DHCP, sockets that are already bound to the boot interface
 // (see dhcp/socket.ts); everything it starts, stop() ends.
 
+/** How often discovered machines past their retention are forgotten. */
+const HOUSEKEEPING_MS = 3600_000;
+
 export interface BootServerOptions {
   cfg: BootConfig;
   log: Logger;
@@ -46,12 +49,13 @@ export class BootServer {
   private readonly tftp: TftpServer | null;
   private readonly dhcp: DhcpListener | null;
   private readonly log: Logger;
+  private readonly housekeeping: NodeJS.Timeout;
 
   private constructor(opts: BootServerOptions) {
     const { cfg, log } = opts;
     this.log = log;
     this.db = openStateDb(cfg.paths.stateDir);
-    this.nodes = new NodeStore(this.db);
+    this.nodes = new NodeStore(this.db, Date.now, cfg.retention);
     this.lifecycle = new Lifecycle(this.nodes);
     this.lifecycle.configure(cfg.nodes);
     this.adminToken = tokenFile(cfg.server.adminTokenFile);
@@ -124,6 +128,12 @@ export class BootServer {
         this.nodes.seen(mac, {});
       },
     });
+    const expire = () => {
+      const gone = this.lifecycle.expireDiscovered(cfg.retention.discoveredTtlSec * 1000);
+      if (gone) log.info(`forgot ${gone} discovered machine(s) not seen for ${cfg.retention.discoveredTtlSec} s (retention.discoveredTtl)`);
+    };
+    expire();
+    this.housekeeping = setInterval(expire, HOUSEKEEPING_MS).unref();
     for (const [what, path] of [['installer.kernel', cfg.installer.kernel], ['installer.initrd', cfg.installer.initrd]] as const) {
       if (!existsSync(path)) log.warn(`${what} ${path} does not exist yet: installs cannot start`);
     }
@@ -147,6 +157,7 @@ export class BootServer {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.housekeeping);
     await this.sessions.stop();
     this.dhcp?.close();
     this.tftp?.close();

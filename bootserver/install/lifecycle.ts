@@ -194,6 +194,11 @@ export class Lifecycle {
     return true;
   }
 
+  /** Forgets discovered machines (not in the config) that were not seen for `ttlMs`; how many. */
+  expireDiscovered(ttlMs: number): number {
+    return this.store.expireDiscovered(this.now() - ttlMs);
+  }
+
   /** Throws the PhaseError a plan fetch would meet, before anything is assigned to the node. */
   assertPlanAllowed(node: NodeRecord): void {
     check(node, 'installing');

@@ -181,15 +181,30 @@ export interface NewNode {
   arch: number | null;
 }
 
+/** How many events a node keeps (retention.eventsPerNode), and how often they are trimmed to it. */
+export interface Retention {
+  eventsPerNode: number;
+}
+
+/** A node's events are trimmed after this many new ones: the cost of a trim is spread thin. */
+const TRIM_EVERY = 100;
+
 export class NodeStore {
   private readonly db: DatabaseSync;
   private readonly now: Clock;
+  private readonly retention: Retention;
+  /** Events written per node since its last trim. */
+  private readonly sinceTrim = new Map<string, number>();
   /** Prepared once: a boot storm runs these thousands of times a second. */
-  private readonly q: Record<'get' | 'byHostname' | 'byToken' | 'byRevokedToken' | 'list' | 'insert' | 'configured' | 'phase' | 'token' | 'install' | 'seen' | 'inventory' | 'event' | 'events', StatementSync>;
+  private readonly q: Record<
+    'get' | 'byHostname' | 'byToken' | 'byRevokedToken' | 'list' | 'insert' | 'configured' | 'phase' | 'token' | 'install' | 'seen' | 'inventory' | 'event' | 'events' | 'trim' | 'expire' | 'orphanEvents',
+    StatementSync
+  >;
 
-  constructor(db: DatabaseSync, now: Clock = Date.now) {
+  constructor(db: DatabaseSync, now: Clock = Date.now, retention: Retention = { eventsPerNode: 1000 }) {
     this.db = db;
     this.now = now;
+    this.retention = retention;
     migrate(db);
     db.exec(SCHEMA);
     this.q = {
@@ -207,6 +222,13 @@ export class NodeStore {
       inventory: db.prepare('UPDATE nodes SET inventory = ?, updated = ? WHERE mac = ?'),
       event: db.prepare('INSERT INTO events (mac, time, kind, data) VALUES (?, ?, ?, ?)'),
       events: db.prepare('SELECT time, data FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?'),
+      // Past the newest `keep`, events go, but for those of the current install other than
+      // log lines: its steps, session and phase changes stay however long it runs.
+      trim: db.prepare(`DELETE FROM events WHERE mac = :mac
+        AND id <= (SELECT id FROM events WHERE mac = :mac ORDER BY id DESC LIMIT 1 OFFSET :keep)
+        AND (kind = 'log' OR time < (SELECT COALESCE(json_extract(install, '$.startedAt'), 9e15) FROM nodes WHERE mac = :mac))`),
+      expire: db.prepare("DELETE FROM nodes WHERE phase = 'discovered' AND configured = 0 AND COALESCE(last_seen, updated) < ?"),
+      orphanEvents: db.prepare('DELETE FROM events WHERE mac NOT IN (SELECT mac FROM nodes)'),
     };
   }
 
@@ -268,6 +290,24 @@ export class NodeStore {
 
   event(mac: string, data: NodeEventData): void {
     this.q.event.run(mac, this.now(), data.kind, JSON.stringify(data));
+    const n = (this.sinceTrim.get(mac) ?? 0) + 1;
+    this.sinceTrim.set(mac, n);
+    if (n >= TRIM_EVERY) this.trim(mac);
+  }
+
+  /** Drops a node's events past its retention (see the statement). */
+  trim(mac: string): void {
+    this.sinceTrim.delete(mac);
+    this.q.trim.run({ mac, keep: this.retention.eventsPerNode });
+  }
+
+  /** Deletes discovered machines not seen since `before` (ms), with their events; how many went. */
+  expireDiscovered(before: number): number {
+    return this.transaction(() => {
+      const gone = Number(this.q.expire.run(before).changes);
+      if (gone > 0) this.q.orphanEvents.run();
+      return gone;
+    });
   }
 
   /** The newest `limit` events of a node, oldest first. */
