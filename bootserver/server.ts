@@ -16,6 +16,7 @@ import { Lifecycle } from './install/lifecycle.ts';
 import { SessionManager } from './install/sessions.ts';
 import { openStateDb } from './state/db.ts';
 import { NodeStore, newToken } from './state/node-store.ts';
+import { SessionStore } from './state/session-store.ts';
 import { TftpServer } from './tftp/server.ts';
 
 // The boot server: state, policy and the three protocols wired together. Built from a
@@ -102,7 +103,11 @@ export class BootServer {
           },
         })
       : null;
-    this.sessions = new SessionManager({ cfg, lifecycle: this.lifecycle, log: log.child('session') });
+    const stored = new SessionStore(this.db);
+    const orphans = stored.takeOrphans();
+    const recovered = this.lifecycle.recover();
+    if (orphans.length || recovered) log.warn(`the last run stopped with ${orphans.length} session(s) open; ${recovered} node(s) whose image had not arrived join the next session`, { sessions: orphans.map((s) => s.id) });
+    this.sessions = new SessionManager({ cfg, lifecycle: this.lifecycle, sessions: stored, log: log.child('session') });
     const api = new Api({
       cfg,
       lifecycle: this.lifecycle,

@@ -15,7 +15,9 @@ import { hashToken, NO_INSTALL, newToken, type InstallRecord, type NodeRecord, t
 //   installing -> installed    installCompleted  the agent's report after its last step
 //   installing -> failed       stepReported      a step failed
 //   installing -> failed       sessionEnded      it fell out of the stream
-//   installing -> install      sessionEnded      the stream started without it: next session
+//   installing -> install      sessionEnded      the stream started without it, or the server
+//                                                stopped: next session
+//   installing -> install      recover           the server restarted before its image arrived
 //   any        -> install      reinstall         admin
 //   any        -> localboot    localboot         admin
 //
@@ -42,10 +44,13 @@ const DROP_TOKEN_FROM: readonly NodePhase[] = ['discovered', 'installed', 'local
 /** An agent that called within this time still runs: agents report at least every 30 s while a step runs. */
 const AGENT_ALIVE_MS = 90_000;
 
-/** How a node's part of an image session ended; `late`: the stream started before it joined. */
+/**
+ * How a node's part of an image session ended. `retry`: not the node's fault (the stream
+ * started before it joined, or the server stopped): it takes the next session.
+ */
 export interface SessionOutcome {
   ok: boolean;
-  late?: boolean;
+  retry?: boolean;
   reason?: string;
 }
 
@@ -163,7 +168,7 @@ export class Lifecycle {
     this.sessionEvent(mac, session, image, 'left', outcome.reason);
     if (node.phase !== 'installing' || node.install.session !== session) return;
     const reason = outcome.reason ?? `left session ${session}`;
-    if (outcome.late) {
+    if (outcome.retry) {
       this.move(node, 'install', `${reason}; it joins the next session`, { ...NO_INSTALL, note: `${reason}; it joins the next session` }, session);
     } else {
       this.move(node, 'failed', reason, { ...node.install, failure: { step: null, code: null, message: reason } }, session);
@@ -197,6 +202,20 @@ export class Lifecycle {
   /** Forgets discovered machines (not in the config) that were not seen for `ttlMs`; how many. */
   expireDiscovered(ttlMs: number): number {
     return this.store.expireDiscovered(this.now() - ttlMs);
+  }
+
+  /**
+   * After a restart: a node whose image had not arrived lost its session with the server (it
+   * lived in memory) and takes the next one; its agent, told by /next, asks for a new plan.
+   * Nodes past receive go on with their install. How many were sent back.
+   */
+  recover(): number {
+    const lost = this.store.list().filter((n) => n.phase === 'installing' && !n.install.stepsDone.includes('receive'));
+    const note = 'the boot server restarted before its image arrived; it joins the next session';
+    this.store.transaction(() => {
+      for (const n of lost) this.move(n, 'install', note, { ...NO_INSTALL, note }, n.install.session ?? undefined);
+    });
+    return lost.length;
   }
 
   /** Throws the PhaseError a plan fetch would meet, before anything is assigned to the node. */

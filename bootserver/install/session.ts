@@ -3,6 +3,7 @@ import type { Logger } from '../../common/log.ts';
 import { CastSender, type ReceiverReport, type SendResult } from '../../cast/index.ts';
 import type { SessionInfo, SessionState } from '../api-types.ts';
 import type { SessionSettings } from '../config.ts';
+import type { SessionOutcome } from './lifecycle.ts';
 import { estimateTarBytes, imageStream, type ImageStreamProgress } from './image-stream.ts';
 
 // One image session: a cast sender fed by the image directory as tar | zstd, made while
@@ -26,8 +27,8 @@ export interface SessionMember {
   mac: string;
   address: string;
   joined: boolean;
-  /** Set when the session ended for this node: done, or why not; `late`: it never joined. */
-  result?: { ok: boolean; late?: boolean; reason?: string };
+  /** Set when the session ended for this node: done, or why not; `retry`: it takes the next session. */
+  result?: SessionOutcome;
 }
 
 export type SessionEvents = {
@@ -53,6 +54,8 @@ export class ImageSession extends EventEmitter<SessionEvents> {
   readonly tarEstimate: Promise<number | null>;
   private readonly tar: ImageStreamProgress = { tarBytes: 0, outBytes: 0, done: false };
   private readonly abort = new AbortController();
+  /** Why the server ended the session early (its nodes then take the next one). */
+  private interrupted: string | null = null;
 
   constructor(spec: SessionSpec, log: Logger) {
     super();
@@ -125,16 +128,23 @@ export class ImageSession extends EventEmitter<SessionEvents> {
     }
     for (const m of this.members.values()) {
       const r = result?.receivers.find((x) => x.address === m.address);
-      if (r) this.end(m, r.status === 'done', r.reason ?? r.status);
+      if (this.interrupted) this.end(m, false, this.interrupted, true);
+      else if (r) this.end(m, r.status === 'done', r.reason ?? r.status);
       else this.end(m, false, this.error ? `session ${s.id} failed: ${this.error}` : `never joined session ${s.id}`, !this.error);
     }
     this.log.info('session ended', { state: this.state, bytes: this.bytes, ok: result?.ok ?? false });
     this.emit('ended', this.info());
   }
 
-  /** Ends a waiting or running session (server shutdown). */
-  stop(): void {
+  /** Ends a waiting or running session because the server stops: not its nodes' fault, they take the next one. */
+  interrupt(reason: string): void {
+    this.interrupted ??= reason;
     this.abort.abort();
+  }
+
+  /** How the session ended, for the record that outlives the server. */
+  endedAs(): 'done' | 'failed' | 'interrupted' {
+    return this.interrupted ? 'interrupted' : this.state === 'done' ? 'done' : 'failed';
   }
 
   info(): SessionInfo {
@@ -184,9 +194,9 @@ export class ImageSession extends EventEmitter<SessionEvents> {
     else this.end(m, false, `${r.status} from session ${this.spec.id} after ${r.bytesAcked} bytes: ${r.reason ?? r.status}`);
   }
 
-  private end(m: SessionMember, ok: boolean, reason: string, late = false): void {
+  private end(m: SessionMember, ok: boolean, reason: string, retry = false): void {
     if (m.result) return;
-    m.result = ok ? { ok } : { ok, reason, ...(late ? { late } : {}) };
+    m.result = ok ? { ok } : { ok, reason, ...(retry ? { retry } : {}) };
     this.emit('member-ended', m);
   }
 }

@@ -3,6 +3,7 @@ import type { SessionInfo } from '../api-types.ts';
 import type { BootConfig, NodeConfig, SessionSettings } from '../config.ts';
 import { ImageMissingError, SessionsFullError } from '../errors.ts';
 import type { NodeRecord } from '../state/node-store.ts';
+import type { SessionStore } from '../state/session-store.ts';
 import { checkImageDir } from './image-stream.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { ImageSession, type SessionMember } from './session.ts';
@@ -31,11 +32,12 @@ export class SessionManager {
   private readonly log: Logger;
   private readonly live = new Map<number, { key: string; session: ImageSession; done: Promise<void> }>();
   private readonly ended: SessionInfo[] = [];
-  private nextId = 1;
+  private readonly stored: SessionStore;
 
-  constructor(deps: { cfg: BootConfig; lifecycle: Lifecycle; log: Logger }) {
+  constructor(deps: { cfg: BootConfig; lifecycle: Lifecycle; sessions: SessionStore; log: Logger }) {
     this.cfg = deps.cfg;
     this.lifecycle = deps.lifecycle;
+    this.stored = deps.sessions;
     this.log = deps.log;
   }
 
@@ -65,8 +67,9 @@ export class SessionManager {
     return [...this.ended, ...[...this.live.values()].map((l) => l.session.info())].sort((a, b) => a.id - b.id);
   }
 
+  /** Ends every session: their nodes take the next session, after the restart. */
   async stop(): Promise<void> {
-    for (const l of this.live.values()) l.session.stop();
+    for (const l of this.live.values()) l.session.interrupt(`the boot server stopped during session ${l.session.spec.id}; it joins the next session`);
     await Promise.all([...this.live.values()].map((l) => l.done));
   }
 
@@ -81,7 +84,7 @@ export class SessionManager {
     const minReceivers = settings.minReceivers ?? this.markedFor(key);
     const session = new ImageSession(
       {
-        id: this.nextId++,
+        id: this.stored.nextId(),
         image,
         dir: this.cfg.images[image]!.dir,
         zstdLevel: this.cfg.images[image]!.zstdLevel,
@@ -95,8 +98,13 @@ export class SessionManager {
     );
     session.on('joined', (m) => this.lifecycle.sessionEvent(m.mac, session.spec.id, image, 'joined', `joined session ${session.spec.id} from ${m.address}`));
     session.on('member-ended', (m: SessionMember) => this.lifecycle.sessionEnded(m.mac, session.spec.id, image, m.result!));
-    session.on('started', (info) => this.log.info(`session ${info.id} of ${image} streams to ${info.joined} node(s)`, { portbase }));
+    session.on('started', (info) => {
+      this.stored.streaming(info.id);
+      this.log.info(`session ${info.id} of ${image} streams to ${info.joined} node(s)`, { portbase });
+    });
+    this.stored.add({ id: session.spec.id, image, portbase });
     const done = session.run().finally(() => {
+      this.stored.ended(session.spec.id, session.endedAs());
       this.live.delete(session.spec.id);
       this.ended.push(session.info());
       this.ended.splice(0, this.ended.length - HISTORY);

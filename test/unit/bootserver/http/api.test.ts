@@ -383,6 +383,24 @@ describe('admin API and CLI', () => {
     expect(missing.stderr).toContain('no such node: n005');
   });
 
+  test('a server stop sends nodes waiting in a session back to install, to join the next one: no reinstall needed', async () => {
+    await call('/api/v1/nodes/reinstall', { method: 'POST', token: server.adminToken, body: { nodes: 'n002' } });
+    const token = await tokenOf('52:54:00:78:00:11');
+    expect((await call('/api/v1/agent/plan', { token })).status).toBe(200);
+    expect(server.nodes.get('52:54:00:78:00:11')?.phase).toBe('installing');
+    const port = server.httpPort;
+    await server.stop();
+    await start(port);
+    const n2 = ((await call('/api/v1/installs')).json as InstallStatus).nodes.find((n) => n.hostname === 'n002')!;
+    expect(n2).toMatchObject({ phase: 'install', note: expect.stringContaining('the boot server stopped during session') });
+    expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'retry' });
+    const plan = await call('/api/v1/agent/plan', { token });
+    expect(plan.status).toBe(200);
+    // A new session, with an id past the one that was stopped.
+    expect(server.nodes.get('52:54:00:78:00:11')!.install.session).toBeGreaterThan(1);
+    await call('/api/v1/nodes/reinstall', { method: 'POST', token: server.adminToken, body: { nodes: 'n002' } });
+  });
+
   test('a server restart loses nothing', async () => {
     await call('/api/v1/nodes/localboot', { method: 'POST', token: server.adminToken, body: { nodes: 'n003' } });
     const before = ((await call('/api/v1/nodes')).json as NodeSummary[]).map((n) => [n.hostname, n.phase]);

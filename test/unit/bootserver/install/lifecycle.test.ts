@@ -91,7 +91,7 @@ test('session outcomes: a late node goes back to install with a note, a dropped 
   life.planFetched(nodes.get(N1)!, 4, null);
   life.sessionEnded(N1, 3, 'img', { ok: false, reason: 'old session' });
   expect(nodes.get(N1)!.phase).toBe('installing');
-  life.sessionEnded(N1, 4, 'img', { ok: false, late: true, reason: 'session 4 started before this node joined' });
+  life.sessionEnded(N1, 4, 'img', { ok: false, retry: true, reason: 'session 4 started before this node joined' });
   expect(nodes.get(N1)).toMatchObject({ phase: 'install', install: { note: 'session 4 started before this node joined; it joins the next session' } });
   life.planFetched(nodes.get(N1)!, 5, null);
   life.sessionEnded(N1, 5, 'img', { ok: false, reason: 'dropped from session 5 after 1000 bytes' });

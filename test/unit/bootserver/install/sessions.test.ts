@@ -12,6 +12,7 @@ import { SessionManager } from '../../../../bootserver/install/sessions.ts';
 import { openStateDb } from '../../../../bootserver/state/db.ts';
 import { describeEvent } from '../../../../bootserver/state/events.ts';
 import { NodeStore } from '../../../../bootserver/state/node-store.ts';
+import { SessionStore } from '../../../../bootserver/state/session-store.ts';
 
 // Session assignment with real senders on loopback: one receiver is served point-to-point,
 // which loopback carries. Two images wait side by side on their own ports; a node that
@@ -45,10 +46,11 @@ beforeAll(() => {
       { mac: C, hostname: 'n003', image: 'small' },
     ],
   });
-  nodes = new NodeStore(openStateDb(cfg.paths.stateDir));
+  const db = openStateDb(cfg.paths.stateDir);
+  nodes = new NodeStore(db);
   life = new Lifecycle(nodes);
   life.configure(cfg.nodes);
-  sessions = new SessionManager({ cfg, lifecycle: life, log: silentLogger });
+  sessions = new SessionManager({ cfg, lifecycle: life, sessions: new SessionStore(db), log: silentLogger });
 });
 
 afterAll(async () => {

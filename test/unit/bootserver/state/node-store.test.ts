@@ -63,3 +63,37 @@ test('discovered machines not seen for the TTL are forgotten with their events; 
   expect(nodes.get('02:00:00:00:00:02')?.phase).toBe('discovered');
   expect(nodes.get(MAC)?.phase).toBe('install');
 });
+
+test('session ids continue across restarts; sessions a dead server left open are handed over once, marked interrupted', async () => {
+  const { SessionStore } = await import('../../../../bootserver/state/session-store.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'rcsess-'));
+  dirs.push(dir);
+  const first = new SessionStore(openStateDb(dir));
+  first.add({ id: first.nextId(), image: 'img', portbase: 9000 });
+  first.add({ id: first.nextId(), image: 'img', portbase: 9002 });
+  first.streaming(2);
+  first.add({ id: first.nextId(), image: 'other', portbase: 9004 });
+  first.ended(3, 'done');
+  // kill -9: nothing more is written. The next run:
+  const again = new SessionStore(openStateDb(dir));
+  expect(again.nextId()).toBe(4);
+  expect(again.takeOrphans()).toEqual([
+    { id: 1, image: 'img', portbase: 9000, state: 'waiting' },
+    { id: 2, image: 'img', portbase: 9002, state: 'streaming' },
+  ]);
+  expect(again.takeOrphans()).toEqual([]);
+});
+
+test('after a restart, nodes whose image had not arrived go back to install with a note; those past receive go on', () => {
+  const { nodes, life } = rig(1000);
+  const other = { ...node, mac: '52:54:00:78:00:11', hostname: 'n002' };
+  life.configure([node, other]);
+  life.planFetched(nodes.get(MAC)!, 5, null);
+  life.planFetched(nodes.get(other.mac)!, 5, null);
+  life.stepReported(nodes.get(other.mac)!, { step: 'receive', status: 'succeeded', bytes: 10 });
+  expect(life.recover()).toBe(1);
+  expect(nodes.get(MAC)).toMatchObject({ phase: 'install', install: { note: 'the boot server restarted before its image arrived; it joins the next session' } });
+  expect(nodes.get(other.mac)?.phase).toBe('installing');
+  life.installCompleted(nodes.get(other.mac)!, { durationMs: 1 });
+  expect(nodes.get(other.mac)?.phase).toBe('installed');
+});
