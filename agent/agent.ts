@@ -23,6 +23,12 @@ export interface AgentLimits {
   nextWaitMs: number;
   /** Tries to bring up the boot NIC before giving up (no server to ask without it). */
   networkAttempts: number;
+  /**
+   * While an install runs, the server is asked this often whether it still wants it: a node
+   * whose session ended without it (the server restarted) or that the admin reinstalled
+   * hears `retry`, instead of waiting out its receive timeouts for a session that is gone.
+   */
+  retryPollMs: number;
 }
 
 export const DEFAULT_LIMITS: AgentLimits = {
@@ -30,6 +36,7 @@ export const DEFAULT_LIMITS: AgentLimits = {
   planWaitMs: 60 * 60_000,
   nextWaitMs: 24 * 60 * 60_000,
   networkAttempts: 5,
+  retryPollMs: 30_000,
 };
 
 export interface AgentDeps {
@@ -55,6 +62,22 @@ async function network(deps: AgentDeps): Promise<Nic | null> {
     }
   }
   return null;
+}
+
+/** Aborts the install when the server answers `retry` to a periodic `next` (see AgentLimits.retryPollMs). */
+function watchForRetry(client: ReportClient, log: Logger, everyMs: number): { signal: AbortSignal; stop: () => void } {
+  const ac = new AbortController();
+  const timer = setInterval(() => {
+    client.askNext().then(
+      (action) => {
+        if (action !== 'retry' || ac.signal.aborted) return;
+        log.warn('the server wants this install again (its session is gone, or the node was reinstalled): stopping this attempt');
+        ac.abort(new Error('the server asked for a new attempt'));
+      },
+      () => {}, // the server is away: the install goes on
+    );
+  }, everyMs);
+  return { signal: ac.signal, stop: () => clearInterval(timer) };
 }
 
 function summary(timings: StepTiming[]): string {
@@ -88,14 +111,18 @@ export async function runAgent(deps: AgentDeps): Promise<Outcome> {
     // The contract's order: plan (the node is now installing), then the inventory.
     if (attempt === 1) await client.sendInventory(collectInventory(deps.version));
     let failed = false;
+    const superseded = watchForRetry(client, log, deps.limits.retryPollMs);
     try {
-      const { timings, complete } = await runInstall(raw, { log, exec: deps.exec, paths: deps.paths, reporter: client, signal: deps.signal, arch: process.arch, efi: deps.efi, nic });
+      const signal = AbortSignal.any([deps.signal, superseded.signal]);
+      const { timings, complete } = await runInstall(raw, { log, exec: deps.exec, paths: deps.paths, reporter: client, signal, arch: process.arch, efi: deps.efi, nic });
       log.info('install finished', { attempt, totalMs: complete.durationMs, steps: summary(timings) });
       // Only this report makes the node installed; its step reports go first.
       await client.reportComplete(complete);
     } catch (err) {
       failed = true;
       log.error('install failed; waiting for the server (retry or power off)', { attempt, error: (err as Error).message });
+    } finally {
+      superseded.stop();
     }
     const action = await client.waitForNext(deps.limits.nextWaitMs, deps.signal);
     log.info('server says', { next: action });

@@ -26,6 +26,8 @@ const HELP = `usage: agent [options]          (in the initrd, /init runs it with
   --staging DIR         tmpfs directory for the received image (default /tmp/rackcast)
   --max-attempts N      install attempts the server may order (default ${DEFAULT_LIMITS.maxAttempts})
   --next-wait S         seconds to wait for the server's next action (default one day)
+  --retry-poll S        while installing, ask the server this often whether it still wants
+                        this attempt (default ${DEFAULT_LIMITS.retryPollMs / 1000})
 exit status: 0 reboot, 10 power off, 11 power off after a failed install, 1 error, 2 usage`;
 
 async function selfTest(): Promise<number> {
@@ -43,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
     staging: { type: 'string' },
     'max-attempts': { type: 'string' },
     'next-wait': { type: 'string' },
+    'retry-poll': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) {
@@ -70,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
   const exec = createExec(log.child('exec'));
   const nextWait = intOption('next-wait', v['next-wait'], 1, 10 * 86400);
+  const retryPoll = intOption('retry-poll', v['retry-poll'], 1, 3600);
   const outcome = await runAgent({
     config,
     log,
@@ -84,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
       ...DEFAULT_LIMITS,
       maxAttempts: intOption('max-attempts', v['max-attempts'], 1, 1000) ?? DEFAULT_LIMITS.maxAttempts,
       ...(nextWait === undefined ? {} : { nextWaitMs: nextWait * 1000 }),
+      ...(retryPoll === undefined ? {} : { retryPollMs: retryPoll * 1000 }),
     },
     bringUpNic: (mac) => bringUpNic(mac, exec, log.child('net')),
   });

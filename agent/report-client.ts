@@ -222,10 +222,8 @@ export class ReportClient {
     const deadline = Date.now() + maxWaitMs;
     for (let attempt = 0; Date.now() < deadline && !signal?.aborted; attempt++) {
       try {
-        const answer = (await this.request('GET', API_PATHS.next)) as { action?: unknown };
-        const action = NEXT_ACTIONS.find((a) => a === answer.action);
-        if (!action) this.o.log.warn('server sent an unknown next action; waiting', { answer });
-        else if (action !== 'wait') return action;
+        const action = await this.askNext();
+        if (action !== 'wait') return action;
       } catch (err) {
         if (attempt % 10 === 0) this.o.log.warn('asking the server what to do next failed', { error: (err as Error).message });
       }
@@ -233,6 +231,14 @@ export class ReportClient {
     }
     this.o.log.error('no answer from the server in time: powering off', { waitedMs: maxWaitMs });
     return 'poweroff';
+  }
+
+  /** One question: what now? An answer outside the contract counts as `wait`. Throws ServerError. */
+  async askNext(): Promise<NextAction> {
+    const answer = (await this.request('GET', API_PATHS.next)) as { action?: unknown };
+    const action = NEXT_ACTIONS.find((a) => a === answer.action);
+    if (!action) this.o.log.warn('server sent an unknown next action; waiting', { answer });
+    return action ?? 'wait';
   }
 
   /** Delivers what is queued (reports, then logs) within `timeoutMs`; true if all went out. */

@@ -144,6 +144,34 @@ describe.skipIf(!loopDevicesAvailable())('agent install over a cast session', ()
 });
 
 describe.skipIf(!loopDevicesAvailable())('agent failure handling', () => {
+  test('an agent waiting for a session the server no longer runs stops when the server says retry, not at its start timeout', async () => {
+    const lab = await Lab.create({ hosts: [{ role: 'srv', cidr: '10.79.3.1/24' }, { role: 'node', cidr: '10.79.3.2/24' }] });
+    const work = mkdtempSync(join(os.tmpdir(), 'rc-agent-gone-'));
+    const disk = LoopDisk.create(64);
+    try {
+      // No sender, and a start timeout far longer than the test: only the server's answer can end the wait.
+      const plan = testPlan(disk.device, { bootloader: 'none', disk: { device: disk.device, wipe: true, layout: [{ name: 'root', role: 'root', size: 'rest', fs: 'ext4', mount: '/' }] }, session: { portbase: 9000, startTimeoutSec: 3600, receiveTimeoutSec: 3600 } });
+      writeFileSync(join(work, 'plan.json'), JSON.stringify(plan));
+      const events = join(work, 'events.jsonl');
+      writeFileSync(events, '');
+      const server = lab.spawn('srv', [NODE, join(REPO, 'test/helpers/fake-bootserver.ts'), '--port', '8080', '--token', TOKEN, '--plan', join(work, 'plan.json'), '--events', events, '--next', 'wait,wait,wait,wait,wait,retry,poweroff'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((r) => server.stdout!.once('data', r));
+      const t0 = Date.now();
+      const agent = await lab.exec('node', [NODE, join(REPO, 'agent/main.ts'), '--allow-host', '--retry-poll', '1', '--cmdline', `rackcast.server=http://10.79.3.1:8080 rackcast.token=${TOKEN}`, '--target', join(work, 't'), '--staging', join(work, 's')], { timeoutMs: 90_000 });
+      expect(agent.code, agent.stdout + agent.stderr).toBe(11);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      const ev = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
+      const receive = ev.filter((e) => e.path === '/api/v1/agent/step').map((e) => e.body as StepReport).find((s) => s.step === 'receive' && s.status === 'failed');
+      expect(receive?.error?.code).toBe('AGENT_RECEIVE_FAILED');
+      const logs = ev.filter((e) => e.path === '/api/v1/agent/log').flatMap((e) => (e.body as { lines: { msg: string }[] }).lines.map((l) => l.msg));
+      expect(logs.some((m) => m.includes('the server wants this install again'))).toBe(true);
+    } finally {
+      disk.destroy();
+      rmSync(work, { recursive: true, force: true });
+      await lab.destroy();
+    }
+  });
+
   test('after a failure the node asks the server, runs the plan again on "retry", and powers off when told', async () => {
     const lab = await Lab.create({ hosts: [{ role: 'srv', cidr: '10.79.2.1/24' }, { role: 'node', cidr: '10.79.2.2/24' }] });
     const work = mkdtempSync(join(os.tmpdir(), 'rc-agent-retry-'));
