@@ -163,8 +163,10 @@ export class ReportClient {
         head.delivered?.();
         attempt = 0;
       } catch (err) {
-        if (++attempt >= this.o.maxReportAttempts) {
-          this.o.log.error(`${head.what} dropped after repeated failures`, { error: (err as Error).message });
+        // The server read it and said no (a 4xx other than a timeout or "slow down"): sending it again changes nothing.
+        const refused = err instanceof ServerError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+        if (refused || ++attempt >= this.o.maxReportAttempts) {
+          this.o.log.error(`${head.what} ${refused ? 'refused by the server' : 'dropped after repeated failures'}`, { error: (err as Error).message });
           this.outbox.shift();
           head.dropped?.(err as Error);
           attempt = 0;

@@ -99,3 +99,11 @@ export class SessionsFullError extends BootError {
     this.name = 'SessionsFullError';
   }
 }
+
+/** A completion report whose image is not the one this server sent (or when none was delivered). */
+export class DigestMismatchError extends BootError {
+  constructor(node: string, message: string) {
+    super('BOOT_DIGEST_MISMATCH', `node ${node} ${message}`, { details: { node }, remedy: 'reinstall the node; if it happens again, another host may claim it (rackcast node show)' });
+    this.name = 'DigestMismatchError';
+  }
+}

@@ -9,6 +9,7 @@ import {
   ApiError,
   BootError,
   DecodeError,
+  DigestMismatchError,
   ImageMissingError,
   NoImageError,
   NoSuchNodeError,
@@ -78,6 +79,7 @@ const STATUS_OF: [new (...args: never[]) => BootError, number][] = [
   [NoImageError, 409],
   [ImageMissingError, 409],
   [SessionsFullError, 503],
+  [DigestMismatchError, 409],
 ];
 
 export class Api {

@@ -1,7 +1,7 @@
 import type { InstallComplete, StepReport } from '../../contract/index.ts';
 import type { NodePhase } from '../api-types.ts';
 import type { NodeConfig } from '../config.ts';
-import { PhaseError } from '../errors.ts';
+import { DigestMismatchError, PhaseError } from '../errors.ts';
 import type { NodeEventData, SessionEventKind } from '../state/events.ts';
 import { hashToken, NO_INSTALL, newToken, type InstallRecord, type NodeRecord, type NodeStore } from '../state/node-store.ts';
 
@@ -52,6 +52,8 @@ export interface SessionOutcome {
   ok: boolean;
   retry?: boolean;
   reason?: string;
+  /** The sha256 of the stream the server sent (known once the node received it whole). */
+  sha256?: string;
 }
 
 export class Lifecycle {
@@ -152,10 +154,21 @@ export class Lifecycle {
     return true;
   }
 
-  /** The agent's report after its last step: the node is installed. A repeated report changes nothing. */
+  /**
+   * The agent's report after its last step: the node is installed if it received the stream
+   * this server sent (the digests agree); otherwise the install fails. A repeated report
+   * changes nothing.
+   */
   installCompleted(node: NodeRecord, report: InstallComplete): void {
     if (node.phase === 'installed') return;
     this.store.event(node.mac, { kind: 'complete', report });
+    const sent = node.install.sentSha256;
+    const got = report.image?.sha256;
+    if (node.phase === 'installing' && (!sent || sent !== got)) {
+      const message = !sent ? 'reported complete, but no image of this install was delivered to it' : `reported an image with sha256 ${got ?? '(none)'}, but the server sent ${sent}`;
+      this.move(node, 'failed', message, { ...node.install, failure: { step: null, code: 'BOOT_DIGEST_MISMATCH', message, remedy: 'the node installed bytes this server did not send: check `rackcast node show` for a conflict, then reinstall it' } });
+      throw new DigestMismatchError(node.hostname ?? node.mac, message);
+    }
     this.move(node, 'installed', 'install complete');
     this.store.setToken(node.mac, node.tokenHash, 'done', node.revokedTokenHash);
   }
@@ -164,7 +177,11 @@ export class Lifecycle {
   sessionEnded(mac: string, session: number, image: string, outcome: SessionOutcome): void {
     const node = this.store.get(mac);
     if (!node) return;
-    if (outcome.ok) return this.sessionEvent(mac, session, image, 'received');
+    if (outcome.ok) {
+      this.sessionEvent(mac, session, image, 'received');
+      if (node.phase === 'installing' && node.install.session === session && outcome.sha256) this.store.setInstall(mac, { ...node.install, sentSha256: outcome.sha256 });
+      return;
+    }
     this.sessionEvent(mac, session, image, 'left', outcome.reason);
     if (node.phase !== 'installing' || node.install.session !== session) return;
     const reason = outcome.reason ?? `left session ${session}`;

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/log.ts';
 import { CastSender, type ReceiverReport, type SendResult } from '../../cast/index.ts';
@@ -115,7 +116,8 @@ export class ImageSession extends EventEmitter<SessionEvents> {
       this.bytes = p.bytes;
       this.rate = p.rateBytesPerSec;
     });
-    const input = imageStream(s.dir, { zstdLevel: s.zstdLevel, signal: this.abort.signal, progress: this.tar });
+    const digest = createHash('sha256');
+    const input = hashed(imageStream(s.dir, { zstdLevel: s.zstdLevel, signal: this.abort.signal, progress: this.tar }), digest);
     let result: SendResult | null = null;
     try {
       result = await sender.send(input, { signal: this.abort.signal });
@@ -126,10 +128,13 @@ export class ImageSession extends EventEmitter<SessionEvents> {
       this.error = (err as Error).message;
       this.log.error('session failed', { error: this.error, code: (err as { code?: string }).code });
     }
+    // Every receiver that is done got the whole stream: this is what they must report back.
+    const sha256 = result ? digest.digest('hex') : undefined;
     for (const m of this.members.values()) {
       const r = result?.receivers.find((x) => x.address === m.address);
       if (this.interrupted) this.end(m, false, this.interrupted, true);
-      else if (r) this.end(m, r.status === 'done', r.reason ?? r.status);
+      else if (r?.status === 'done') this.end(m, true, 'done', false, sha256);
+      else if (r) this.end(m, false, r.reason ?? r.status);
       else this.end(m, false, this.error ? `session ${s.id} failed: ${this.error}` : `never joined session ${s.id}`, !this.error);
     }
     this.log.info('session ended', { state: this.state, bytes: this.bytes, ok: result?.ok ?? false });
@@ -194,9 +199,17 @@ export class ImageSession extends EventEmitter<SessionEvents> {
     else this.end(m, false, `${r.status} from session ${this.spec.id} after ${r.bytesAcked} bytes: ${r.reason ?? r.status}`);
   }
 
-  private end(m: SessionMember, ok: boolean, reason: string, retry = false): void {
+  private end(m: SessionMember, ok: boolean, reason: string, retry = false, sha256?: string): void {
     if (m.result) return;
-    m.result = ok ? { ok } : { ok, reason, ...(retry ? { retry } : {}) };
+    m.result = ok ? { ok, ...(sha256 ? { sha256 } : {}) } : { ok, reason, ...(retry ? { retry } : {}) };
     this.emit('member-ended', m);
+  }
+}
+
+/** Passes the stream through, hashing it on the way: the digest of exactly what the sender was given. */
+async function* hashed(input: AsyncIterable<Buffer>, hash: Hash): AsyncGenerator<Buffer> {
+  for await (const chunk of input) {
+    hash.update(chunk);
+    yield chunk;
   }
 }

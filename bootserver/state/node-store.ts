@@ -57,6 +57,8 @@ export interface InstallRecord {
   note: string | null;
   /** Two hosts claimed this node during the install (its token was issued again, or a revoked one used). */
   conflict: string | null;
+  /** The sha256 of the image stream the server sent it; the completion report must name the same. */
+  sentSha256?: string;
 }
 
 export type TokenScope = 'install' | 'done';

@@ -5,8 +5,9 @@ import { gzipSync } from 'node:zlib';
 
 // The e2e test initrd: busybox-static and an /init that prints one marker line with the
 // rackcast.* kernel parameters it got, and with `rctest.report=1` also brings the NIC up,
-// fetches the plan with the node token, sends the completion report and reboots: the
-// server-side half of an install without the real agent. Written as a newc cpio here
+// fetches the plan with the node token, claims a completed install without receiving
+// anything (which the server refuses), and reboots once the server says so: the server's
+// half of an install without the real agent. Written as a newc cpio here
 // (no cpio tool needed); the kernel and its modules come from scripts/kernel.sh.
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -37,9 +38,15 @@ if [ -n "$report" ]; then
   udhcpc -i eth0 -n -q -t 5 -T 2 -s /udhcpc.script >/tmp/udhcpc.log 2>&1 || cat /tmp/udhcpc.log
   auth="Authorization: Bearer $token"
   wget -q -O /tmp/plan.json --header "$auth" "$server/api/v1/agent/plan" && echo "RACKCAST-TEST-PLAN $(cat /tmp/plan.json)"
+  # Reports complete without having received anything: the server must refuse that.
   wget -q -O - --header "$auth" --header 'Content-Type: application/json' \\
-    --post-data '{"durationMs":1}' "$server/api/v1/agent/complete" >/dev/null &&
-    echo "${REPORTED}"
+    --post-data '{"durationMs":1}' "$server/api/v1/agent/complete" >/dev/null 2>&1
+  echo "${REPORTED}"
+  # Then, as the agent does, wait for the server to say reboot.
+  i=0; while [ $i -lt 300 ]; do
+    wget -q -O - --header "$auth" "$server/api/v1/agent/next" 2>/dev/null | grep -q reboot && break
+    sleep 1; i=$((i+1))
+  done
   sync; reboot -f
 fi
 sync; poweroff -f

@@ -32,7 +32,7 @@ async function body(req: IncomingMessage): Promise<unknown> {
 }
 
 /** A server that fails the first `down` requests with 503, then answers with `answer`. */
-async function startServer(opts: { down?: number; answer?: (path: string, n: number) => unknown } = {}): Promise<{ url: string; calls: Call[] }> {
+async function startServer(opts: { down?: number; answer?: (path: string, n: number) => unknown; refuse?: string } = {}): Promise<{ url: string; calls: Call[] }> {
   const calls: Call[] = [];
   let seen = 0;
   server = createServer(async (req, res) => {
@@ -42,6 +42,7 @@ async function startServer(opts: { down?: number; answer?: (path: string, n: num
       return;
     }
     calls.push({ method: req.method!, path: req.url!, auth: req.headers.authorization, body: b, ...(req.url === '/api/v1/agent/step' ? { agent: req.headers['user-agent'] } : {}) });
+    if (req.url === opts.refuse) return void res.writeHead(409, { 'content-type': 'application/json' }).end('{"error":{"code":"BOOT_DIGEST_MISMATCH","message":"no"}}');
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.answer?.(req.url!, calls.length) ?? {}));
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
@@ -75,6 +76,13 @@ test('the completion report goes out after the step reports queued before it, an
   await client.reportComplete({ durationMs: 42, image: { bytes: 7, sha256: 'ab'.repeat(32) } });
   expect(calls.map((c) => c.path)).toEqual(['/api/v1/agent/step', '/api/v1/agent/step', '/api/v1/agent/complete']);
   expect(calls[2]!.body).toEqual({ durationMs: 42, image: { bytes: 7, sha256: 'ab'.repeat(32) } });
+});
+
+test('a completion report the server refuses (409) is rejected at once, not sent again', async () => {
+  const { url, calls } = await startServer({ refuse: '/api/v1/agent/complete' });
+  client = new ReportClient({ server: url, token: 'tok', log: silentLogger, backoff: fast });
+  await expect(client.reportComplete({ durationMs: 1 })).rejects.toMatchObject({ code: 'AGENT_SERVER_ERROR', status: 409 });
+  expect(calls.filter((c) => c.path === '/api/v1/agent/complete')).toHaveLength(1);
 });
 
 test('a completion report the server never takes is rejected when the client closes', async () => {

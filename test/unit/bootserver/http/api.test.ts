@@ -180,6 +180,8 @@ describe('the agent contract', () => {
     // A bootloader is not the end: hooks and finish still run.
     expect(server.nodes.get(N1)?.phase).toBe('installing');
     expect((await call('/api/v1/agent/complete', { method: 'POST', token, body: { durationMs: 'soon' } })).status).toBe(400);
+    // No receiver runs here: the session's delivery of the image is what its sender would report.
+    server.lifecycle.sessionEnded(N1, server.nodes.get(N1)!.install.session!, 'img', { ok: true, sha256: 'ab'.repeat(32) });
     expect((await call('/api/v1/agent/complete', { method: 'POST', token, body: { durationMs: 4000, image: { bytes: 1000, sha256: 'ab'.repeat(32) } } })).status).toBe(200);
     expect(server.nodes.get(N1)?.phase).toBe('installed');
     expect((await call('/api/v1/agent/next', { token })).json).toEqual({ action: 'reboot' });

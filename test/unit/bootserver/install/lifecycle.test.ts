@@ -44,6 +44,13 @@ function tempDir(): string {
 const N1 = '52:54:00:78:00:10';
 const N2 = '52:54:00:78:00:11';
 const ok = (step: string) => ({ step, status: 'succeeded' as const });
+const SHA = 'a'.repeat(64);
+/** The node's session sent it the whole image, and its agent reports that image complete. */
+function deliverAndComplete(life: Lifecycle, nodes: NodeStore, mac: string): void {
+  const session = nodes.get(mac)!.install.session!;
+  life.sessionEnded(mac, session, 'img', { ok: true, sha256: SHA });
+  life.installCompleted(nodes.get(mac)!, { durationMs: 5, image: { bytes: 10, sha256: SHA } });
+}
 
 test('configured nodes start in install, without a token until their script is fetched; the lifecycle refuses what it does not allow', () => {
   const { life, nodes } = lifecycle();
@@ -55,7 +62,7 @@ test('configured nodes start in install, without a token until their script is f
   expect(nodes.get(N1)!.tokenHash).not.toBe(token);
   expect(nodes.byToken(token)?.mac).toBe(N1);
   life.planFetched(nodes.get(N1)!, 1, null);
-  life.installCompleted(nodes.get(N1)!, { durationMs: 5 });
+  deliverAndComplete(life, nodes, N1);
   expect(nodes.get(N1)!.phase).toBe('installed');
   expect(() => life.planFetched(nodes.get(N1)!, 2, null)).toThrow(expect.objectContaining({ code: 'BOOT_PHASE', details: { node: 'n001', from: 'installed', to: 'installing' } }));
   expect(() => life.installCompleted(nodes.get(N2)!, { durationMs: 5 })).toThrow(expect.objectContaining({ code: 'BOOT_PHASE' }));
@@ -68,11 +75,24 @@ test('a node is installed by the completion report, not by a bootloader step: ho
   for (const step of ['receive', 'bootloader', 'hooks', 'finish']) life.stepReported(nodes.get(N1)!, ok(step));
   expect(nodes.get(N1)!.phase).toBe('installing');
   expect(nodes.get(N1)!.install).toMatchObject({ step: 'finish', stepStatus: 'succeeded', stepsDone: ['receive', 'bootloader', 'hooks', 'finish'], session: 1 });
-  life.installCompleted(nodes.get(N1)!, { durationMs: 1234, image: { bytes: 10, sha256: 'a'.repeat(64) } });
+  deliverAndComplete(life, nodes, N1);
   expect(nodes.get(N1)!.phase).toBe('installed');
   // A repeated report (its answer was lost) changes nothing.
   life.installCompleted(nodes.get(N1)!, { durationMs: 1234 });
   expect(nodes.events(N1).filter((e) => e.data.kind === 'complete')).toHaveLength(1);
+});
+
+test('a completion report without the delivered image, or with another one, fails the install instead', () => {
+  const { life, nodes } = lifecycle();
+  life.configure(cfg().nodes);
+  life.planFetched(nodes.get(N1)!, 1, null);
+  expect(() => life.installCompleted(nodes.get(N1)!, { durationMs: 5 })).toThrow(expect.objectContaining({ code: 'BOOT_DIGEST_MISMATCH' }));
+  expect(nodes.get(N1)).toMatchObject({ phase: 'failed', install: { failure: { code: 'BOOT_DIGEST_MISMATCH', message: 'reported complete, but no image of this install was delivered to it' } } });
+  life.reinstall(nodes.get(N1)!);
+  life.planFetched(nodes.get(N1)!, 2, null);
+  life.sessionEnded(N1, 2, 'img', { ok: true, sha256: SHA });
+  expect(() => life.installCompleted(nodes.get(N1)!, { durationMs: 5, image: { bytes: 10, sha256: 'b'.repeat(64) } })).toThrow(expect.objectContaining({ code: 'BOOT_DIGEST_MISMATCH' }));
+  expect(nodes.get(N1)!.install.failure!.message).toBe(`reported an image with sha256 ${'b'.repeat(64)}, but the server sent ${SHA}`);
 });
 
 test('a failed step fails the install with the agent\'s error; a report outside an install is kept, not acted on', () => {
@@ -107,7 +127,7 @@ test('a failed node keeps its token for its waiting agent across a reinstall; a 
   life.reinstall(nodes.get(N1)!);
   expect(nodes.byToken(token)?.mac).toBe(N1);
   life.planFetched(nodes.get(N1)!, 2, null);
-  life.installCompleted(nodes.get(N1)!, { durationMs: 1 });
+  deliverAndComplete(life, nodes, N1);
   expect(nodes.byToken(token)).toMatchObject({ mac: N1, tokenScope: 'done' });
   life.reinstall(nodes.get(N1)!);
   expect(nodes.byToken(token)).toBeNull();
@@ -177,7 +197,7 @@ test('the policy turns phases into boot decisions', () => {
   life.localboot(nodes.get(N1)!);
   expect(policy.decide({ mac: N1, arch: 0 })).toEqual({ action: 'localboot', method: 'auto', reason: 'localboot' });
   life.planFetched(nodes.get(N2)!, 1, null);
-  life.installCompleted(nodes.get(N2)!, { durationMs: 1 });
+  deliverAndComplete(life, nodes, N2);
   expect(policy.decide({ mac: N2, arch: 7 })).toEqual({ action: 'localboot', method: 'exit', reason: 'installed' });
   life.reinstall(nodes.get(N2)!);
   life.planFetched(nodes.get(N2)!, 2, null);

@@ -91,9 +91,10 @@ test('after a restart, nodes whose image had not arrived go back to install with
   life.planFetched(nodes.get(MAC)!, 5, null);
   life.planFetched(nodes.get(other.mac)!, 5, null);
   life.stepReported(nodes.get(other.mac)!, { step: 'receive', status: 'succeeded', bytes: 10 });
+  life.sessionEnded(other.mac, 5, 'img', { ok: true, sha256: 'c'.repeat(64) });
   expect(life.recover()).toBe(1);
   expect(nodes.get(MAC)).toMatchObject({ phase: 'install', install: { note: 'the boot server restarted before its image arrived; it joins the next session' } });
   expect(nodes.get(other.mac)?.phase).toBe('installing');
-  life.installCompleted(nodes.get(other.mac)!, { durationMs: 1 });
+  life.installCompleted(nodes.get(other.mac)!, { durationMs: 1, image: { bytes: 10, sha256: 'c'.repeat(64) } });
   expect(nodes.get(other.mac)?.phase).toBe('installed');
 });
