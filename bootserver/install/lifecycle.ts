@@ -121,7 +121,8 @@ export class Lifecycle {
     this.revokedSaid.set(node.mac, this.now());
     const conflict = `a revoked token of this node was used from ${address}`;
     this.store.event(node.mac, { kind: 'conflict', address, reason: conflict });
-    this.store.setInstall(node.mac, { ...node.install, conflict });
+    // The first conflict of an install names the takeover; later ones are in the events.
+    if (!node.install.conflict) this.store.setInstall(node.mac, { ...node.install, conflict });
   }
 
   /** Its agent fetched the plan for `session`: a new install attempt starts. */
