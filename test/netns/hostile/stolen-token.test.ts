@@ -62,3 +62,31 @@ test('a stolen token installs nothing, shows as a conflict, and the real agent\'
   // The server answers on.
   expect((await curl(bl, 'rogue', '/boot.ipxe')).status).toBe(200);
 });
+
+test('a log flood with a node token is cut at the node\'s budget and does not grow the database past its retention', async () => {
+  const bl = lab();
+  expect((await bl.cli(['node', 'reinstall', 'n001'])).code).toBe(0);
+  const token = await tokenFrom(bl, 'rogue');
+  // 20,000 lines in 200 posts, as fast as the rogue can send them.
+  const flood = `
+    const lines = Array.from({ length: 100 }, (_, i) => ({ time: '2026-01-01T00:00:00Z', level: 'info', msg: 'x'.repeat(200) + i }));
+    const codes = {};
+    for (let i = 0; i < 200; i++) {
+      const r = await fetch('${BASE}/api/v1/agent/log', { method: 'POST', headers: { authorization: 'Bearer ${token}', 'content-type': 'application/json' }, body: JSON.stringify({ lines }) });
+      codes[r.status] = (codes[r.status] ?? 0) + 1;
+      await r.text();
+    }
+    console.log(JSON.stringify(codes));`;
+  const r = await bl.lab.exec('rogue', [process.execPath, '--input-type=module', '-e', flood], { timeoutMs: 120_000 });
+  const codes = JSON.parse(r.stdout) as Record<string, number>;
+  expect(codes['429']).toBeGreaterThan(100);
+  expect(codes['200']).toBeGreaterThan(0);
+  expect((await bl.http(`/api/v1/nodes/${NODE_MAC}`)).status).toBe(200);
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(`${bl.config.paths.stateDir}/rackcast.db`, { readOnly: true });
+  const rows = (db.prepare('SELECT COUNT(*) AS n FROM events WHERE mac = ?').get(NODE_MAC) as { n: number }).n;
+  db.close();
+  // The retention (1,000 by default) plus at most one trim interval.
+  expect(rows).toBeLessThanOrEqual(1100);
+  expect((await curl(bl, 'rogue', '/boot.ipxe')).status).toBe(200);
+});
