@@ -113,12 +113,13 @@ export class BootLab {
     return this.server?.pid;
   }
 
-  async stopServer(): Promise<number | null> {
+  /** Stops `rackcast serve`: SIGTERM (a clean stop), or SIGKILL (a crash). Its exit code. */
+  async stopServer(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<number | null> {
     const child = this.server;
     if (!child) return null;
     this.server = null;
     if (child.exitCode !== null) return child.exitCode;
-    child.kill('SIGTERM');
+    child.kill(signal);
     const code = await new Promise<number | null>((r) => {
       const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
       child.once('exit', (c) => {
