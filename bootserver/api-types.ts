@@ -104,6 +104,8 @@ export interface NodeProgress {
   note: string | null;
   /** A second host claimed this node during its install: see the node's events. */
   conflict: string | null;
+  /** Times the node netbooted again during this install (each time its token was issued anew). */
+  netboots: number;
   updated: string;
 }
 

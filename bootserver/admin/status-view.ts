@@ -16,6 +16,7 @@ export function renderStatus(s: InstallStatus): string {
   s.nodes.forEach((n, i) => {
     out.push(fmt(rows[i]!));
     if (n.conflict) out.push(`    CONFLICT: ${n.conflict} (rackcast node show ${n.hostname ?? n.mac})`);
+    else if (n.netboots > 0) out.push(`    netbooted again ${n.netboots} time(s) during this install (each time with a new token)`);
     if (n.failure) out.push(...failureLines(n.failure));
     else if (n.note) out.push(`    ${n.note}`);
   });

@@ -105,7 +105,7 @@ export class Lifecycle {
     const conflict = alive ? `its installer was fetched again from ${address} while its agent at ${last.address} was running` : null;
     this.store.setToken(node.mac, hashToken(token), 'install', node.tokenHash);
     this.store.event(node.mac, { kind: 'token', address, replaced: node.tokenHash !== null, ...(conflict ? { conflict } : {}) });
-    if (conflict) this.store.setInstall(node.mac, { ...node.install, conflict });
+    if (node.phase === 'installing') this.store.setInstall(node.mac, { ...node.install, netboots: (node.install.netboots ?? 0) + 1, conflict: node.install.conflict ?? conflict });
     return token;
   }
 
@@ -127,7 +127,9 @@ export class Lifecycle {
 
   /** Its agent fetched the plan for `session`: a new install attempt starts. */
   planFetched(node: NodeRecord, session: number, note: string | null): void {
-    this.move(node, 'installing', 'agent fetched the plan', { ...NO_INSTALL, startedAt: this.now(), session, note });
+    // A node that netbooted again mid-install starts a new attempt of the same install: what it went through stays visible.
+    const same = node.phase === 'installing';
+    this.move(node, 'installing', 'agent fetched the plan', { ...NO_INSTALL, startedAt: this.now(), session, note, ...(same ? { netboots: node.install.netboots ?? 0, conflict: node.install.conflict } : {}) });
   }
 
   /** Writes the report; a failed step fails the install. Reports outside an install are kept, not acted on (false). */

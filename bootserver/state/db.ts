@@ -4,7 +4,8 @@ import { DatabaseSync } from 'node:sqlite';
 
 /** Opens (creating) the state database under `stateDir`; WAL keeps writes cheap under a boot storm. */
 export function openStateDb(stateDir: string): DatabaseSync {
-  mkdirSync(stateDir, { recursive: true });
+  // Tokens' hashes, events and the token files live here: for the server's user only.
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const file = join(stateDir, 'rackcast.db');
   const db = new DatabaseSync(file);
   // It holds every node's bearer token.

@@ -57,6 +57,8 @@ export interface InstallRecord {
   note: string | null;
   /** Two hosts claimed this node during the install (its token was issued again, or a revoked one used). */
   conflict: string | null;
+  /** Times its installer was fetched again while it installed (each revoked the token before). */
+  netboots: number;
   /** The sha256 of the image stream the server sent it; the completion report must name the same. */
   sentSha256?: string;
 }
@@ -75,6 +77,7 @@ export const NO_INSTALL: InstallRecord = {
   failure: null,
   note: null,
   conflict: null,
+  netboots: 0,
 };
 
 export interface StoredEvent {

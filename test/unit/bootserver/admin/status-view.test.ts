@@ -5,7 +5,7 @@ import { renderStatus } from '../../../../bootserver/admin/status-view.ts';
 const base: NodeProgress = {
   mac: '52:54:00:78:00:10', hostname: 'n001', phase: 'installing', image: 'debian12', session: 2, step: 'receive', stepStatus: 'running',
   stepsDone: 3, stepsTotal: 10, bytes: 50 * 2 ** 20, totalBytes: 200 * 2 ** 20, rateBytesPerSec: 25e6, etaSec: 6, elapsedSec: 75,
-  failure: null, note: null, conflict: null, updated: '2026-11-24T00:00:00.000Z',
+  failure: null, note: null, conflict: null, netboots: 0, updated: '2026-11-24T00:00:00.000Z',
 };
 
 const status: InstallStatus = {
@@ -40,4 +40,10 @@ test('numbers that make no sense (negative, past the total, a zero total) draw a
   const text = renderStatus({ ...status, nodes: odd });
   expect(text).toContain('[....................]');
   expect(text).toContain('[####################]');
+});
+
+test('a conflict, and a node that netbooted again during its install, are said under it', () => {
+  const text = renderStatus({ ...status, nodes: [{ ...base, conflict: 'a revoked token of this node was used from 10.78.0.66' }, { ...base, hostname: 'n009', netboots: 2 }] });
+  expect(text).toContain('    CONFLICT: a revoked token of this node was used from 10.78.0.66 (rackcast node show n001)');
+  expect(text).toContain('    netbooted again 2 time(s) during this install (each time with a new token)');
 });

@@ -156,7 +156,10 @@ test('a script fetched again while the node\'s agent still calls is a conflict; 
   life.agentCalled(nodes.get(N2)!, '10.78.0.12');
   now += 120_000;
   life.issueToken(nodes.get(N2)!, '10.78.0.12');
-  expect(nodes.get(N2)!.install.conflict).toBeNull();
+  expect(nodes.get(N2)!.install).toMatchObject({ conflict: null, netboots: 1 });
+  // Its new agent fetches the plan again: a new attempt of the same install, the netboot still counted.
+  life.planFetched(nodes.get(N2)!, 2, null);
+  expect(nodes.get(N2)!.install).toMatchObject({ session: 2, netboots: 1 });
 });
 
 test('phase changes are typed events; a restart loses nothing: phases, tokens, install records, events, discovered machines', () => {
