@@ -105,7 +105,7 @@ export class Lifecycle {
     const conflict = alive ? `its installer was fetched again from ${address} while its agent at ${last.address} was running` : null;
     this.store.setToken(node.mac, hashToken(token), 'install', node.tokenHash);
     this.store.event(node.mac, { kind: 'token', address, replaced: node.tokenHash !== null, ...(conflict ? { conflict } : {}) });
-    if (node.phase === 'installing') this.store.setInstall(node.mac, { ...node.install, netboots: (node.install.netboots ?? 0) + 1, conflict: node.install.conflict ?? conflict });
+    if (node.phase === 'installing') this.store.setInstall(node.mac, { ...node.install, netboots: node.install.netboots + 1, conflict: node.install.conflict ?? conflict });
     return token;
   }
 
@@ -129,7 +129,7 @@ export class Lifecycle {
   planFetched(node: NodeRecord, session: number, note: string | null): void {
     // A node that netbooted again mid-install starts a new attempt of the same install: what it went through stays visible.
     const same = node.phase === 'installing';
-    this.move(node, 'installing', 'agent fetched the plan', { ...NO_INSTALL, startedAt: this.now(), session, note, ...(same ? { netboots: node.install.netboots ?? 0, conflict: node.install.conflict } : {}) });
+    this.move(node, 'installing', 'agent fetched the plan', { ...NO_INSTALL, startedAt: this.now(), session, note, ...(same ? { netboots: node.install.netboots, conflict: node.install.conflict } : {}) });
   }
 
   /** Writes the report; a failed step fails the install. Reports outside an install are kept, not acted on (false). */

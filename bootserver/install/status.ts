@@ -41,7 +41,7 @@ function nodeProgress(n: NodeRecord, conf: NodeConfig | undefined, sessions: Rea
     failure: n.phase === 'failed' ? (r.failure ?? { step: null, code: null, message: 'failed (no reason recorded)' }) : null,
     note: n.phase === 'install' ? r.note : null,
     conflict: r.conflict,
-    netboots: r.netboots ?? 0,
+    netboots: r.netboots,
     updated: new Date(n.updated).toISOString(),
   };
 }

@@ -174,7 +174,8 @@ function toRecord(r: Row): NodeRecord {
     inventory: r.inventory ? (JSON.parse(r.inventory) as Inventory) : null,
     lastSeen: r.last_seen,
     updated: r.updated,
-    install: r.install ? (JSON.parse(r.install) as InstallRecord) : NO_INSTALL,
+    // Fields a record written by an older version lacks take their defaults.
+    install: r.install ? { ...NO_INSTALL, ...(JSON.parse(r.install) as Partial<InstallRecord>) } : NO_INSTALL,
   };
 }
 
